@@ -1,0 +1,1 @@
+"""The optional aiortc SFU. Built with issue 6."""

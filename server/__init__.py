@@ -1,0 +1,1 @@
+"""Téléconsult: the HTTP API and the domain of the teleconsultation server."""

@@ -1,0 +1,142 @@
+"""HTTP routes for accounts: register, login, logout, me."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from server import limits
+from server.accounts import service
+from server.errors import Forbidden
+from server.http.auth import (
+    SESSION_COOKIE,
+    clear_session_cookie,
+    client_ip,
+    require_user,
+    set_session_cookie,
+)
+from server.http.docs import documented
+from server.http.keys import services_of
+from server.http.parsing import parse_body
+from server.http.serialize import user_json
+from server.models import Role
+from server.values import Email, Password, Phone, Rpps
+
+routes = web.RouteTableDef()
+
+
+class RegisterBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: Email
+    password: Password
+    first_name: str = Field(min_length=1, max_length=100)
+    last_name: str = Field(min_length=1, max_length=100)
+    role: Literal["patient", "doctor", "nurse"] = "patient"
+    rpps: Rpps | None = None
+    specialty: str | None = Field(default=None, max_length=60)
+    sector: Literal["1", "2", "optam"] | None = None
+    phone: Phone | None = None
+    birth_date: date | None = None
+    practice_name: str | None = Field(default=None, max_length=200)
+    practice_address: str | None = Field(default=None, max_length=500)
+
+
+class LoginBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(max_length=254)
+    password: str = Field(max_length=limits.PASSWORD_MAX_LENGTH)
+
+
+@routes.post("/api/auth/register")
+@documented(
+    "Create an account (patients; doctors and nurses with their RPPS)",
+    body=RegisterBody,
+    public=True,
+)
+async def register(request: web.Request) -> web.Response:
+    services = services_of(request)
+    ip = client_ip(request)
+    body = await parse_body(request, RegisterBody)
+    if body.role == "patient" and (body.rpps or body.specialty or body.sector):
+        raise Forbidden("Un compte patient ne porte ni RPPS, ni spécialité, ni secteur.")
+    services.limiter.take(
+        f"register:{ip}",
+        limits.REGISTRATIONS_PER_ADDRESS_PER_HOUR,
+        limits.LOGIN_WINDOW * 4,
+        "Trop de comptes créés depuis cette adresse. Réessayez plus tard.",
+    )
+    async with services.sessionmaker() as db:
+        user = await service.create_user(
+            db,
+            services,
+            service.NewUser(
+                email=body.email,
+                password=body.password,
+                first_name=body.first_name.strip(),
+                last_name=body.last_name.strip(),
+                role=Role(body.role),
+                rpps=body.rpps,
+                specialty=body.specialty,
+                sector=body.sector,
+                phone=body.phone,
+                birth_date=body.birth_date,
+                practice_name=body.practice_name,
+                practice_address=body.practice_address,
+            ),
+            actor_id=None,
+            ip=ip,
+        )
+        token = await service.open_session(
+            db, services, user, ip=ip, user_agent=request.headers.get("User-Agent")
+        )
+        await db.commit()
+    response = web.json_response(user_json(user), status=201)
+    set_session_cookie(request, response, token)
+    return response
+
+
+@routes.post("/api/auth/login")
+@documented("Sign in; sets the tc_session cookie", body=LoginBody, public=True)
+async def login(request: web.Request) -> web.Response:
+    services = services_of(request)
+    ip = client_ip(request)
+    body = await parse_body(request, LoginBody)
+    async with services.sessionmaker() as db:
+        user = await service.authenticate(
+            db, services, body.email.strip().lower(), body.password, ip=ip
+        )
+        token = await service.open_session(
+            db, services, user, ip=ip, user_agent=request.headers.get("User-Agent")
+        )
+        await db.commit()
+    response = web.json_response(user_json(user))
+    set_session_cookie(request, response, token)
+    return response
+
+
+@routes.post("/api/auth/logout")
+@documented("Sign out (ends the session)", public=True)
+async def logout(request: web.Request) -> web.Response:
+    services = services_of(request)
+    token = request.cookies.get(SESSION_COOKIE)
+    async with services.sessionmaker() as db:
+        user = await require_user(request, db)
+        assert token is not None
+        await service.close_session(db, services, token, user_id=user.id, ip=client_ip(request))
+        await db.commit()
+    response = web.Response(status=204)
+    clear_session_cookie(response)
+    return response
+
+
+@routes.get("/api/me")
+@documented("The signed-in user")
+async def me(request: web.Request) -> web.Response:
+    async with services_of(request).sessionmaker() as db:
+        user = await require_user(request, db)
+    return web.json_response(user_json(user))

@@ -1,0 +1,246 @@
+"""Account domain logic. Plain functions on a database session; no HTTP here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server import audit, limits
+from server.errors import Conflict, InvalidInput, NotAuthenticated, RateLimited
+from server.models import AuthSession, Practice, Role, SecretaryAssignment, User
+from server.services import Services
+from server.tokens import new_token, token_hash
+from server.values import search_key
+
+SPECIALTIES = {
+    "general_practice",
+    "pediatrics",
+    "gynecology",
+    "ophthalmology",
+    "psychiatry",
+    "dermatology",
+    "cardiology",
+    "stomatology",
+    "oral_maxillofacial_surgery",
+    "other",
+}
+SECTORS = {"1", "2", "optam"}
+
+
+@dataclass(frozen=True)
+class NewUser:
+    email: str
+    password: str
+    first_name: str
+    last_name: str
+    role: Role = Role.PATIENT
+    rpps: str | None = None
+    specialty: str | None = None
+    sector: str | None = None
+    phone: str | None = None
+    birth_date: date | None = None
+    practice_name: str | None = None
+    practice_address: str | None = None
+
+
+async def email_taken(db: AsyncSession, email: str) -> bool:
+    return (await db.scalar(select(User.id).where(User.email == email))) is not None
+
+
+async def create_user(
+    db: AsyncSession, services: Services, new: NewUser, *, actor_id: str | None, ip: str | None
+) -> User:
+    """Create an account in the caller's transaction. Doctors get their defaults (general
+    practice, sector 1) and, when no practice is named, a practice of their own."""
+    if new.role in {Role.DOCTOR, Role.NURSE} and not new.rpps:
+        raise InvalidInput("rpps : le numéro RPPS est obligatoire pour un professionnel de santé")
+    specialty = new.specialty
+    sector = new.sector
+    if new.role == Role.DOCTOR:
+        specialty = specialty or "general_practice"
+        sector = sector or "1"
+    if specialty is not None and specialty not in SPECIALTIES:
+        raise InvalidInput(f"specialty : spécialité inconnue ({specialty})")
+    if sector is not None and sector not in SECTORS:
+        raise InvalidInput("sector : secteur attendu 1, 2 ou optam")
+    if await email_taken(db, new.email):
+        raise Conflict("Un compte existe déjà avec cette adresse e-mail. Connectez-vous.")
+    if new.rpps and (await db.scalar(select(User.id).where(User.rpps == new.rpps))) is not None:
+        raise Conflict("Un compte existe déjà avec ce numéro RPPS.")
+    now = services.clock.now()
+    practice_id = None
+    if new.role.is_professional:
+        practice = Practice(
+            name=new.practice_name or f"Cabinet de {new.first_name} {new.last_name}",
+            address=new.practice_address,
+            created_at=now,
+        )
+        db.add(practice)
+        await db.flush()
+        practice_id = practice.id
+    user = User(
+        email=new.email,
+        password_hash=await services.passwords.hash(new.password),
+        role=new.role.value,
+        first_name=new.first_name,
+        last_name=new.last_name,
+        search_name=search_key(new.first_name, new.last_name),
+        phone=new.phone,
+        birth_date=new.birth_date,
+        rpps=new.rpps,
+        specialty=specialty,
+        sector=sector,
+        practice_id=practice_id,
+        is_active=True,
+        created_at=now,
+    )
+    db.add(user)
+    try:
+        await db.flush()
+    except IntegrityError as exc:
+        # Two sign-ups with the same address at the same instant: the unique index decides.
+        raise Conflict("Un compte existe déjà avec cette adresse e-mail. Connectez-vous.") from exc
+    audit.record(
+        db,
+        services.clock,
+        "account.created",
+        actor_id=actor_id or user.id,
+        ip=ip,
+        resource_type="user",
+        resource_id=user.id,
+        details={"role": user.role},
+    )
+    return user
+
+
+async def attach_secretary(db: AsyncSession, secretary: User, doctor: User) -> None:
+    db.add(SecretaryAssignment(secretary_id=secretary.id, doctor_id=doctor.id))
+    secretary.practice_id = doctor.practice_id
+    await db.flush()
+
+
+def _throttle_keys(email: str, ip: str | None) -> tuple[str, str]:
+    return f"login:account:{email}", f"login:ip:{ip or 'unknown'}"
+
+
+async def authenticate(
+    db: AsyncSession, services: Services, email: str, password: str, *, ip: str | None
+) -> User:
+    """Check credentials. Unknown address and wrong password get the same answer and take the
+    same time; failures are throttled per account and per address."""
+    limiter = services.limiter
+    account_key, ip_key = _throttle_keys(email, ip)
+    too_many = "Trop de tentatives de connexion. Réessayez plus tard."
+    waits = [
+        limiter.retry_after(
+            account_key, limits.LOGIN_MAX_FAILURES_PER_ACCOUNT, limits.LOGIN_WINDOW
+        ),
+        limiter.retry_after(ip_key, limits.LOGIN_MAX_FAILURES_PER_ADDRESS, limits.LOGIN_WINDOW),
+    ]
+    if any(w is not None for w in waits):
+        audit.record(
+            db,
+            services.clock,
+            "auth.login_throttled",
+            actor_id=None,
+            ip=ip,
+            details={"email": email},
+        )
+        await db.commit()
+        raise RateLimited(too_many, retry_after_seconds=max(w for w in waits if w is not None))
+
+    user = await db.scalar(select(User).where(User.email == email))
+    if user is None:
+        await services.passwords.burn_time(password)
+        ok = False
+    else:
+        ok = user.is_active and await services.passwords.verify(user.password_hash, password)
+    if not ok:
+        limiter.hit(account_key, limits.LOGIN_WINDOW)
+        limiter.hit(ip_key, limits.LOGIN_WINDOW)
+        audit.record(
+            db,
+            services.clock,
+            "auth.login_failed",
+            actor_id=user.id if user else None,
+            ip=ip,
+            details={"email": email},
+        )
+        await db.commit()
+        raise NotAuthenticated("Adresse e-mail ou mot de passe incorrect.")
+    assert user is not None
+    limiter.reset(account_key)
+    if services.passwords.needs_rehash(user.password_hash):
+        # Parameters were raised since this hash was made: upgrade it while we have the password.
+        user.password_hash = await services.passwords.hash(password)
+    return user
+
+
+async def open_session(
+    db: AsyncSession, services: Services, user: User, *, ip: str | None, user_agent: str | None
+) -> str:
+    """Create a session; return the cookie token (its hash alone is stored)."""
+    now = services.clock.now()
+    token = new_token()
+    db.add(
+        AuthSession(
+            token_hash=token_hash(token),
+            user_id=user.id,
+            created_at=now,
+            expires_at=now + limits.SESSION_LIFETIME,
+            idle_expires_at=now + limits.SESSION_IDLE_TIMEOUT,
+            ip=ip,
+            user_agent=(user_agent or "")[:300] or None,
+        )
+    )
+    audit.record(
+        db,
+        services.clock,
+        "auth.login",
+        actor_id=user.id,
+        ip=ip,
+        resource_type="user",
+        resource_id=user.id,
+    )
+    return token
+
+
+async def resolve_session(db: AsyncSession, services: Services, token: str) -> User | None:
+    """The user behind a cookie token, or None if it is unknown, expired or idle too long."""
+    now = services.clock.now()
+    row = (
+        await db.execute(
+            select(AuthSession, User)
+            .join(User, User.id == AuthSession.user_id)
+            .where(AuthSession.token_hash == token_hash(token))
+        )
+    ).first()
+    if row is None:
+        return None
+    session, user = row
+    if now >= session.expires_at or now >= session.idle_expires_at or not user.is_active:
+        return None
+    new_idle = now + limits.SESSION_IDLE_TIMEOUT
+    if new_idle - session.idle_expires_at >= limits.SESSION_TOUCH_INTERVAL:
+        session.idle_expires_at = min(new_idle, session.expires_at)
+        await db.commit()
+    return user
+
+
+async def close_session(
+    db: AsyncSession, services: Services, token: str, *, user_id: str, ip: str | None
+) -> None:
+    await db.execute(delete(AuthSession).where(AuthSession.token_hash == token_hash(token)))
+    audit.record(
+        db,
+        services.clock,
+        "auth.logout",
+        actor_id=user_id,
+        ip=ip,
+        resource_type="user",
+        resource_id=user_id,
+    )

@@ -1,0 +1,116 @@
+"""The application factory: everything the server needs comes in through ``Settings``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+import aiohttp
+from aiohttp import web
+
+from server import limits
+from server.accounts.routes import routes as account_routes
+from server.clock import Clock, SystemClock
+from server.contacts.routes import routes as contact_routes
+from server.conversations.routes import routes as conversation_routes
+from server.db import create_engine, create_sessionmaker, migrate
+from server.http.access_log import access_log_middleware
+from server.http.auth import csrf_middleware
+from server.http.headers import security_headers_middleware
+from server.http.keys import SERVICES
+from server.http.problems import problem_middleware
+from server.invitations.delivery import run_worker
+from server.invitations.routes import routes as invitation_routes
+from server.notify.senders import (
+    EmailSender,
+    HttpSmsSender,
+    OutboxEmailSender,
+    OutboxSmsSender,
+    SmsSender,
+    SmtpEmailSender,
+)
+from server.pages import WEB_DIR
+from server.pages import routes as page_routes
+from server.passwords import Passwords
+from server.ratelimit import RateLimiter
+from server.services import Services
+from server.settings import Settings
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """What tests may swap: the clock, and the engine's PostgreSQL schema."""
+
+    clock: Clock | None = None
+    db_schema: str | None = None
+
+
+def create_app(settings: Settings, overrides: Overrides | None = None) -> web.Application:
+    overrides = overrides or Overrides()
+    settings = settings.with_secret()
+    app = web.Application(
+        middlewares=[
+            access_log_middleware,
+            problem_middleware,
+            security_headers_middleware,
+            csrf_middleware,
+        ],
+        client_max_size=limits.JSON_BODY_MAX_BYTES,
+    )
+    app.cleanup_ctx.append(_services_context(settings, overrides))
+    for table in (
+        account_routes,
+        invitation_routes,
+        contact_routes,
+        conversation_routes,
+        page_routes,
+    ):
+        app.router.add_routes(table)
+    app.router.add_static("/static/", WEB_DIR / "static", append_version=False)
+    return app
+
+
+def _services_context(
+    settings: Settings, overrides: Overrides
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        engine = create_engine(settings.effective_database_url, schema=overrides.db_schema)
+        http = aiohttp.ClientSession()
+        worker: asyncio.Task[None] | None = None
+        try:
+            await migrate(engine)
+            clock = overrides.clock or SystemClock()
+            email: EmailSender
+            sms: SmsSender
+            if settings.smtp_url:
+                email = SmtpEmailSender(settings.smtp_url, settings.mail_from)
+            else:
+                email = OutboxEmailSender(settings.outbox_dir, settings.mail_from)
+            if settings.sms_url:
+                sms = HttpSmsSender(settings.sms_url, http)
+            else:
+                sms = OutboxSmsSender(settings.outbox_dir)
+            services = Services(
+                settings=settings,
+                clock=clock,
+                passwords=Passwords(settings.password_hashing),
+                limiter=RateLimiter(clock),
+                email=email,
+                sms=sms,
+                sessionmaker=create_sessionmaker(engine),
+            )
+            app[SERVICES] = services
+            if settings.delivery_worker:
+                worker = asyncio.create_task(run_worker(services), name="delivery-worker")
+            yield
+        finally:
+            if worker is not None:
+                worker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker
+            await http.close()
+            await engine.dispose()
+
+    return context

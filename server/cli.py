@@ -1,0 +1,200 @@
+"""The ``teleconsult`` command: serve, migrate, create-user, demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import secrets
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+
+from aiohttp import web
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy import select
+
+from server.accounts.service import NewUser, attach_secretary, create_user
+from server.app import create_app
+from server.clock import SystemClock
+from server.db import create_engine, create_sessionmaker, migrate
+from server.errors import AppError
+from server.models import Role, User
+from server.notify.senders import OutboxEmailSender, OutboxSmsSender
+from server.passwords import Passwords
+from server.ratelimit import RateLimiter
+from server.services import Services
+from server.settings import Settings, SettingsError
+from server.values import Email, Password, Rpps
+
+log = logging.getLogger("teleconsult")
+
+
+def _configure_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+
+
+def _services(settings: Settings) -> tuple[Services, object]:
+    engine = create_engine(settings.effective_database_url)
+    clock = SystemClock()
+    return (
+        Services(
+            settings=settings,
+            clock=clock,
+            passwords=Passwords(settings.password_hashing),
+            limiter=RateLimiter(clock),
+            email=OutboxEmailSender(settings.outbox_dir, settings.mail_from),
+            sms=OutboxSmsSender(settings.outbox_dir),
+            sessionmaker=create_sessionmaker(engine),
+        ),
+        engine,
+    )
+
+
+async def _migrate(settings: Settings) -> None:
+    engine = create_engine(settings.effective_database_url)
+    try:
+        await migrate(engine)
+    finally:
+        await engine.dispose()
+
+
+async def _create_user(settings: Settings, args: argparse.Namespace) -> None:
+    try:
+        email = TypeAdapter(Email).validate_python(args.email)
+        password = TypeAdapter(Password).validate_python(args.password)
+        rpps = TypeAdapter(Rpps).validate_python(args.rpps) if args.rpps else None
+    except ValidationError as exc:
+        raise SystemExit(f"error: {exc.errors()[0]['msg']}") from exc
+    services, engine = _services(settings)
+    try:
+        await migrate(engine)  # type: ignore[arg-type]
+        async with services.sessionmaker() as db:
+            user = await create_user(
+                db,
+                services,
+                NewUser(
+                    email=email,
+                    password=password,
+                    first_name=args.first_name,
+                    last_name=args.last_name,
+                    role=Role(args.role),
+                    rpps=rpps,
+                    specialty=args.specialty,
+                    sector=args.sector,
+                ),
+                actor_id=None,
+                ip="cli",
+            )
+            if args.doctor_email:
+                doctor = await db.scalar(select(User).where(User.email == args.doctor_email))
+                if doctor is None or doctor.role != Role.DOCTOR:
+                    raise SystemExit(f"error: no doctor with email {args.doctor_email}")
+                await attach_secretary(db, user, doctor)
+            await db.commit()
+        print(f"created {user.role} {user.email} (id {user.id})")
+    except AppError as exc:
+        raise SystemExit(f"error: {exc.detail}") from exc
+    finally:
+        await engine.dispose()  # type: ignore[attr-defined]
+
+
+DEMO_ACCOUNTS = (
+    ("doctor", "claire.martin@demo.teleconsult.fr", "Claire", "Martin", "10003456786"),
+    ("nurse", "julien.bernard@demo.teleconsult.fr", "Julien", "Bernard", "10100000008"),
+    ("secretary", "sophie.petit@demo.teleconsult.fr", "Sophie", "Petit", None),
+)
+
+
+async def _demo(settings: Settings) -> None:
+    """Seed a demo practice; re-running it gives the accounts fresh passwords."""
+    services, engine = _services(settings)
+    try:
+        await migrate(engine)  # type: ignore[arg-type]
+        lines = []
+        async with services.sessionmaker() as db:
+            doctor: User | None = None
+            for role, email, first, last, rpps in DEMO_ACCOUNTS:
+                password = secrets.token_urlsafe(9)
+                user = await db.scalar(select(User).where(User.email == email))
+                if user is None:
+                    user = await create_user(
+                        db,
+                        services,
+                        NewUser(
+                            email=email,
+                            password=password,
+                            first_name=first,
+                            last_name=last,
+                            role=Role(role),
+                            rpps=rpps,
+                            practice_name="Maison de santé de démonstration",
+                            practice_address="1 rue de la Santé, 75014 Paris",
+                        ),
+                        actor_id=None,
+                        ip="cli",
+                    )
+                    if role == "secretary" and doctor is not None:
+                        await attach_secretary(db, user, doctor)
+                else:
+                    user.password_hash = await services.passwords.hash(password)
+                if role == "doctor":
+                    doctor = user
+                lines.append(f"  {role:<10} {email:<40} {password}")
+            await db.commit()
+        print("Demo practice ready. Sign in at", settings.effective_public_url + "/login")
+        print("\n".join(lines))
+    finally:
+        await engine.dispose()  # type: ignore[attr-defined]
+
+
+def _serve(settings: Settings) -> None:
+    print(f"Téléconsult: open {settings.effective_public_url}/ in a browser", flush=True)
+    if not settings.smtp_url or not settings.sms_url:
+        print(f"Emails and SMS are written to {settings.outbox_dir.resolve()}/", flush=True)
+    web.run_app(
+        create_app(settings), host=settings.host, port=settings.port, print=None, access_log=None
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="teleconsult", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the server (applies pending migrations first)")
+    serve.add_argument("--host", default=None)
+    serve.add_argument("--port", type=int, default=None)
+    sub.add_parser("migrate", help="apply pending database migrations")
+    create = sub.add_parser("create-user", help="create an account (any role)")
+    create.add_argument("--role", required=True, choices=[r.value for r in Role])
+    create.add_argument("--email", required=True)
+    create.add_argument("--password", required=True)
+    create.add_argument("--first-name", required=True)
+    create.add_argument("--last-name", required=True)
+    create.add_argument("--rpps")
+    create.add_argument("--specialty")
+    create.add_argument("--sector", choices=["1", "2", "optam"])
+    create.add_argument("--doctor-email", help="secretaries: the doctor they work for")
+    sub.add_parser("demo", help="seed a demo practice and print its sign-in details")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    _configure_logging()
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        sys.exit(f"configuration error: {exc}")
+    if args.command == "serve":
+        if args.host:
+            settings = replace(settings, host=args.host)
+        if args.port:
+            settings = replace(settings, port=args.port)
+        _serve(settings)
+    elif args.command == "migrate":
+        asyncio.run(_migrate(settings))
+        print("database is up to date")
+    elif args.command == "create-user":
+        asyncio.run(_create_user(settings, args))
+    elif args.command == "demo":
+        asyncio.run(_demo(settings))

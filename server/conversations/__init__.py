@@ -1,0 +1,1 @@
+"""Conversations between a patient and a practitioner's care team."""

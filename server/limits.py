@@ -1,0 +1,67 @@
+"""Every limit the server enforces, in one place, each with the reason for its value.
+
+Kept apart from ``settings`` because these are product rules, not deployment choices: a clinic
+does not tune the invitation validity, the spec does (domain.md §1).
+"""
+
+from datetime import timedelta
+
+# domain.md §1: "The invitation is valid 15 days."
+INVITATION_VALIDITY = timedelta(days=15)
+
+# A sign-in lasts a working week at most; a shared computer in a practice must not stay signed in
+# forever, and health data sits behind it.
+SESSION_LIFETIME = timedelta(days=7)
+# Idle sessions end sooner: a forgotten tab on a reception desk should not stay open for days.
+SESSION_IDLE_TIMEOUT = timedelta(hours=12)
+# Refresh the idle deadline at most this often, so every request does not write to the database.
+SESSION_TOUCH_INTERVAL = timedelta(minutes=5)
+
+# Login throttling (OWASP ASVS 2.2.1): failures counted in a sliding window, per account and per
+# client address. The per-address limit is higher because a practice shares one public address.
+LOGIN_WINDOW = timedelta(minutes=15)
+LOGIN_MAX_FAILURES_PER_ACCOUNT = 5
+LOGIN_MAX_FAILURES_PER_ADDRESS = 30
+
+# Passwords: NIST SP 800-63B asks for at least 8 characters; we ask 10 because these accounts open
+# medical records. The upper bound keeps argon2 from being fed megabytes.
+PASSWORD_MIN_LENGTH = 10
+PASSWORD_MAX_LENGTH = 256
+
+# A JSON request body is small (names, addresses, messages); anything larger is a mistake or abuse.
+JSON_BODY_MAX_BYTES = 64 * 1024
+
+# Invitation tokens: 32 random bytes (256 bits), far above the 128-bit minimum.
+TOKEN_BYTES = 32
+
+# Invitations: a doctor invites a day's patients, not thousands; this stops a stolen session or a
+# script from turning the server into a spam relay.
+INVITATIONS_PER_DOCTOR_PER_HOUR = 60
+# Resending the same invitation: enough for "I did not get it", not enough to harass.
+RESENDS_PER_INVITATION_PER_HOUR = 5
+
+# Connection requests: a patient cannot flood doctors (issue 2).
+CONTACT_REQUESTS_PER_PATIENT_PER_DAY = 5
+# After a doctor declines, the same patient cannot ask again before this delay.
+CONTACT_REQUEST_COOLDOWN_AFTER_DECLINE = timedelta(days=30)
+CONTACT_REQUEST_MESSAGE_MAX_LENGTH = 1000
+
+# Registration from one address: stops bulk account creation.
+REGISTRATIONS_PER_ADDRESS_PER_HOUR = 20
+
+# Notification delivery (email, SMS): attempts and the delay before each retry. The last delay is
+# long enough to ride out a mail server restart; after it the failure is shown to the doctor.
+DELIVERY_RETRY_DELAYS = (
+    timedelta(seconds=30),
+    timedelta(minutes=2),
+    timedelta(minutes=10),
+    timedelta(hours=1),
+)
+DELIVERY_TIMEOUT_SECONDS = 15.0
+# A worker that claimed a delivery and died frees it after this delay.
+DELIVERY_CLAIM_TIMEOUT = timedelta(minutes=2)
+DELIVERY_POLL_INTERVAL_SECONDS = 5.0
+
+# Practitioner search: a short query matches too many people to be useful.
+SEARCH_MIN_QUERY_LENGTH = 2
+SEARCH_MAX_RESULTS = 20

@@ -1,0 +1,28 @@
+"""Conversations between a patient and a practitioner's care team."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import Base, id_column
+
+
+class Conversation(Base):
+    """One per patient and practitioner: accepting a second invitation from the same doctor finds
+    the existing conversation instead of opening another (the unique constraint guarantees it even
+    under two simultaneous clicks)."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (UniqueConstraint("practitioner_id", "patient_id"),)
+
+    id: Mapped[str] = id_column()
+    practitioner_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    # How the patient came in: "invitation" or "contact_request".
+    origin: Mapped[str] = mapped_column(String(20))
+    # None: follow the practitioner's messaging setting (domain.md §2).
+    patient_can_write: Mapped[bool | None] = mapped_column(Boolean)
+    created_at: Mapped[datetime]

@@ -1,0 +1,1 @@
+"""Outgoing email and SMS: real senders when configured, a local outbox otherwise."""

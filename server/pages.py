@@ -1,0 +1,67 @@
+"""The browser pages (plain HTML and ES modules from ``web/``), and the health check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiohttp import web
+from sqlalchemy import text
+
+from server.http.auth import optional_user
+from server.http.docs import build_openapi
+from server.http.keys import services_of
+from server.models import Role
+
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+
+routes = web.RouteTableDef()
+
+
+def _page(name: str) -> web.FileResponse:
+    return web.FileResponse(WEB_DIR / name, headers={"Cache-Control": "no-store"})
+
+
+@routes.get("/")
+async def home(request: web.Request) -> web.StreamResponse:
+    async with services_of(request).sessionmaker() as db:
+        user = await optional_user(request, db)
+    if user is None:
+        raise web.HTTPFound("/login")
+    raise web.HTTPFound("/patient" if user.role == Role.PATIENT else "/pro")
+
+
+@routes.get("/login")
+async def login_page(request: web.Request) -> web.StreamResponse:
+    return _page("login.html")
+
+
+@routes.get("/register")
+async def register_page(request: web.Request) -> web.StreamResponse:
+    return _page("register.html")
+
+
+@routes.get("/i/{token}")
+async def invitation_page(request: web.Request) -> web.StreamResponse:
+    return _page("invitation.html")
+
+
+@routes.get("/pro")
+async def pro_page(request: web.Request) -> web.StreamResponse:
+    return _page("pro.html")
+
+
+@routes.get("/patient")
+async def patient_page(request: web.Request) -> web.StreamResponse:
+    return _page("patient.html")
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    async with services_of(request).sessionmaker() as db:
+        await db.execute(text("SELECT 1"))
+    return web.json_response({"status": "ok"})
+
+
+@routes.get("/api/openapi.json")
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(build_openapi(request.app))

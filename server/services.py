@@ -1,0 +1,31 @@
+"""The one object through which the domain reaches the outside world.
+
+Built once by the application factory and handed to every handler (Synapse's ``HomeServer``, in
+small): tests swap the clock or the senders by building their own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from server.clock import Clock
+from server.db import SessionMaker
+from server.notify.senders import EmailSender, SmsSender
+from server.passwords import Passwords
+from server.ratelimit import RateLimiter
+from server.settings import Settings
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    clock: Clock
+    passwords: Passwords
+    limiter: RateLimiter
+    email: EmailSender
+    sms: SmsSender
+    sessionmaker: SessionMaker
+
+    @property
+    def public_url(self) -> str:
+        return self.settings.effective_public_url

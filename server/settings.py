@@ -1,0 +1,108 @@
+"""Deployment settings, read from ``TC_*`` environment variables (api.md, "Running").
+
+Everything the application needs arrives through one ``Settings`` object so that tests build
+applications with their own settings and no global state.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from urllib.parse import urlsplit
+
+
+class SettingsError(ValueError):
+    """A ``TC_*`` variable has a value the server cannot use."""
+
+
+@dataclass(frozen=True)
+class PasswordHashing:
+    """argon2id parameters. The default is RFC 9106's second recommended option
+    (t=3, m=64 MiB, p=4); only code (tests, benchmarks) can choose cheaper ones."""
+
+    time_cost: int = 3
+    memory_cost_kib: int = 64 * 1024
+    parallelism: int = 4
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str = ""
+    secret_key: str = ""
+    smtp_url: str | None = None
+    mail_from: str = "Téléconsult <no-reply@teleconsult.localhost>"
+    sms_url: str | None = None
+    redis_url: str | None = None
+    turn_urls: tuple[str, ...] = ()
+    turn_secret: str | None = None
+    sfu: bool = True
+    password_hashing: PasswordHashing = field(default_factory=PasswordHashing)
+    # Run the background delivery worker (tests drive deliveries explicitly).
+    delivery_worker: bool = True
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.data_dir / "outbox"
+
+    @property
+    def effective_public_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'teleconsult.db'}"
+
+    @property
+    def secure_cookies(self) -> bool:
+        return urlsplit(self.effective_public_url).scheme == "https"
+
+    def with_secret(self) -> Settings:
+        """Return settings whose secret key is set, generating one kept in the data directory."""
+        if self.secret_key:
+            return self
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return replace(self, secret_key=path.read_text().strip())
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+
+        def opt(name: str) -> str | None:
+            value = env.get(name, "").strip()
+            return value or None
+
+        sfu = (opt("TC_SFU") or "on").lower()
+        if sfu not in {"on", "off"}:
+            raise SettingsError(f"TC_SFU must be 'on' or 'off', not {sfu!r}")
+        for name in ("TC_SMTP_URL", "TC_SMS_URL", "TC_REDIS_URL", "TC_PUBLIC_URL"):
+            value = opt(name)
+            if value and not urlsplit(value).scheme:
+                raise SettingsError(f"{name} must be a URL with a scheme, not {value!r}")
+        smtp = opt("TC_SMTP_URL")
+        if smtp and urlsplit(smtp).scheme not in {"smtp", "smtps"}:
+            raise SettingsError("TC_SMTP_URL must start with smtp:// or smtps://")
+        turn = tuple(u.strip() for u in (opt("TC_TURN_URLS") or "").split(",") if u.strip())
+        return cls(
+            data_dir=Path(opt("TC_DATA_DIR") or "var"),
+            database_url=opt("TC_DATABASE_URL") or "",
+            public_url=opt("TC_PUBLIC_URL") or "",
+            secret_key=opt("TC_SECRET_KEY") or "",
+            smtp_url=smtp,
+            mail_from=opt("TC_MAIL_FROM") or cls.mail_from,
+            sms_url=opt("TC_SMS_URL"),
+            redis_url=opt("TC_REDIS_URL"),
+            turn_urls=turn,
+            turn_secret=opt("TC_TURN_SECRET"),
+            sfu=sfu == "on",
+        )
