@@ -38,7 +38,7 @@ _MESSAGES = {
 
 
 def _field_name(loc: tuple[int | str, ...]) -> str:
-    return ".".join(str(part) for part in loc) or "corps"
+    return ".".join(str(part) for part in loc)
 
 
 def validation_problem(error: ValidationError) -> InvalidInput:
@@ -53,7 +53,7 @@ def validation_problem(error: ValidationError) -> InvalidInput:
         else:
             message = _MESSAGES.get(item["type"], item["msg"])
         errors.append({"field": field, "detail": message})
-    detail = "; ".join(f"{e['field']} : {e['detail']}" for e in errors)
+    detail = "; ".join(f"{e['field']} : {e['detail']}" if e["field"] else e["detail"] for e in errors)
     return InvalidInput(detail, extra={"errors": errors})
 
 

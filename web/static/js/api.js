@@ -1,0 +1,79 @@
+// Small fetch wrapper: JSON in and out, problem+json errors turned into readable exceptions.
+
+export class ApiError extends Error {
+  constructor(status, problem) {
+    super(problem?.detail || `Erreur ${status}`);
+    this.status = status;
+    this.problem = problem || {};
+  }
+}
+
+export async function api(method, path, body) {
+  const options = { method, headers: {}, credentials: "same-origin" };
+  if (body !== undefined) {
+    options.headers["Content-Type"] = "application/json";
+    options.body = JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(path, options);
+  } catch {
+    throw new ApiError(0, { detail: "Le serveur ne répond pas. Vérifiez votre connexion internet puis réessayez." });
+  }
+  if (response.status === 204) return null;
+  const data = await response.json().catch(() => null);
+  if (!response.ok) throw new ApiError(response.status, data);
+  return data;
+}
+
+export function showError(element, error) {
+  element.textContent = error instanceof ApiError ? error.message : "Une erreur inattendue est survenue.";
+  element.hidden = false;
+}
+
+export function formData(form) {
+  const data = {};
+  for (const [key, value] of new FormData(form).entries()) {
+    const text = String(value).trim();
+    if (text !== "") data[key] = text;
+  }
+  return data;
+}
+
+// Disable a form's buttons while a request runs: a second click sends nothing twice.
+export async function busy(form, work) {
+  const buttons = form.querySelectorAll("button");
+  buttons.forEach((b) => (b.disabled = true));
+  try {
+    return await work();
+  } finally {
+    buttons.forEach((b) => (b.disabled = false));
+  }
+}
+
+const PARIS = { timeZone: "Europe/Paris" };
+export function dateFr(iso) {
+  return iso ? new Date(iso).toLocaleDateString("fr-FR", PARIS) : "";
+}
+export function dateTimeFr(iso) {
+  return iso ? new Date(iso).toLocaleString("fr-FR", { ...PARIS, dateStyle: "short", timeStyle: "short" }) : "";
+}
+
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (key === "class") node.className = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else if (value !== undefined && value !== null && value !== false) node.setAttribute(key, value === true ? "" : value);
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+export async function logout() {
+  try { await api("POST", "/api/auth/logout"); } catch { /* already signed out */ }
+  location.href = "/login";
+}

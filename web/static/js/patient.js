@@ -1,0 +1,75 @@
+import { ApiError, api, busy, dateFr, dateTimeFr, el, logout, showError } from "./api.js";
+
+const $ = (id) => document.getElementById(id);
+const STATUS = { pending: "En attente de réponse", accepted: "Acceptée", declined: "Déclinée" };
+const SPECIALTY = { general_practice: "Médecine générale", pediatrics: "Pédiatrie", gynecology: "Gynécologie",
+  ophthalmology: "Ophtalmologie", psychiatry: "Psychiatrie", dermatology: "Dermatologie", cardiology: "Cardiologie" };
+$("logout").addEventListener("click", logout);
+
+const nameOf = (p) => `${p.role === "doctor" ? "Dr " : ""}${p.first_name} ${p.last_name}`;
+
+async function loadConversations() {
+  const data = await api("GET", "/api/conversations");
+  $("conversations").replaceChildren(...data.items.map((c) => el("li", { "data-id": c.id },
+    el("span", {}, el("span", { class: "who" }, nameOf(c.practitioner)), el("br"),
+      el("span", { class: "meta" }, `Depuis le ${dateFr(c.created_at)}`)))));
+  $("conversations-empty").hidden = data.items.length > 0;
+}
+
+async function loadRequests() {
+  const data = await api("GET", "/api/contact-requests");
+  $("requests").replaceChildren(...data.items.map((r) => el("li", { "data-id": r.id },
+    el("span", {}, el("span", { class: "who" }, nameOf(r.practitioner)), el("br"),
+      el("span", { class: "meta" }, `Envoyée le ${dateTimeFr(r.created_at)}`), el("br"),
+      el("span", { class: `badge ${r.status}` }, STATUS[r.status] || r.status)))));
+  $("requests-empty").hidden = data.items.length > 0;
+}
+
+function practitionerItem(p) {
+  const error = el("p", { class: "alert error", role: "alert", hidden: true });
+  const message = el("textarea", { rows: 2, maxlength: 1000, placeholder: "Message (facultatif) : motif, date du rendez-vous…", "aria-label": "Message" });
+  const form = el("form", { novalidate: true }, message, error,
+    el("div", { class: "actions" }, el("button", { type: "submit" }, "Demander une mise en relation")));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    error.hidden = true;
+    await busy(form, async () => {
+      try {
+        await api("POST", "/api/contact-requests", { practitioner_id: p.id, message: message.value.trim() || null });
+        form.replaceChildren(el("p", { class: "alert ok", role: "status" }, "Demande envoyée. Vous serez en relation dès que le praticien l'aura acceptée."));
+        await loadRequests();
+      } catch (e) { showError(error, e); }
+    });
+  });
+  const where = p.practice ? ` · ${p.practice.name}${p.practice.address ? `, ${p.practice.address}` : ""}` : "";
+  return el("li", { "data-id": p.id },
+    el("span", {}, el("span", { class: "who" }, nameOf(p)), el("br"),
+      el("span", { class: "meta" }, `${SPECIALTY[p.specialty] || (p.role === "nurse" ? "Infirmier·e" : "")}${where}`)),
+    form);
+}
+
+$("find").addEventListener("submit", async (event) => {
+  if (event.target !== $("find")) return;
+  event.preventDefault();
+  $("find-error").hidden = true;
+  const q = $("q").value.trim();
+  try {
+    const data = await api("GET", `/api/practitioners?q=${encodeURIComponent(q)}`);
+    $("practitioners").replaceChildren(...data.items.map(practitionerItem));
+    if (!data.items.length) $("practitioners").replaceChildren(el("li", { class: "empty" }, `Aucun praticien ne correspond à « ${q} ».`));
+  } catch (e) { showError($("find-error"), e); }
+});
+
+async function start() {
+  let me;
+  try {
+    me = await api("GET", "/api/me");
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401) { location.href = "/login?next=/patient"; return; }
+    throw e;
+  }
+  if (me.role !== "patient") { location.href = "/pro"; return; }
+  $("me").textContent = `${me.first_name} ${me.last_name}`;
+  await Promise.all([loadConversations(), loadRequests()]);
+}
+start();

@@ -1,0 +1,180 @@
+import { ApiError, api, busy, dateFr, dateTimeFr, el, formData, logout, showError } from "./api.js";
+
+const $ = (id) => document.getElementById(id);
+const STATUS = { pending: "En attente", accepted: "Acceptée", expired: "Expirée", cancelled: "Annulée", declined: "Déclinée" };
+const DELIVERY = { queued: "envoi en cours", sending: "envoi en cours", sent: "envoyée", retrying: "échec, nouvel essai prévu", failed: "échec de l'envoi" };
+let me = null;
+
+function selectTab(name) {
+  for (const tab of ["conversations", "invitations", "requests"]) {
+    $(`tab-${tab}`).setAttribute("aria-selected", String(tab === name));
+    $(`panel-${tab}`).hidden = tab !== name;
+  }
+  if (name === "invitations") loadInvitations();
+  if (name === "requests") loadRequests();
+  if (name === "conversations") loadConversations();
+}
+for (const tab of ["conversations", "invitations", "requests"]) $(`tab-${tab}`).addEventListener("click", () => selectTab(tab));
+$("requests-banner-open").addEventListener("click", () => selectTab("requests"));
+$("logout").addEventListener("click", logout);
+
+async function loadConversations() {
+  const q = $("search").value.trim();
+  const data = await api("GET", `/api/conversations${q ? `?q=${encodeURIComponent(q)}` : ""}`);
+  const list = $("conversations");
+  list.replaceChildren(...data.items.map((c) => el("li", { "data-id": c.id },
+    el("span", {}, el("span", { class: "who" }, `${c.patient.first_name} ${c.patient.last_name}`),
+      el("br"), el("span", { class: "meta" }, `Depuis le ${dateFr(c.created_at)}`)),
+  )));
+  $("conversations-empty").hidden = data.items.length > 0;
+  $("conversations-empty").textContent = q ? `Aucun patient ne correspond à « ${q} ».`
+    : "Aucune conversation pour le moment. Invitez un patient depuis l'onglet « Invitations ».";
+}
+let searchTimer;
+$("search").addEventListener("input", () => { clearTimeout(searchTimer); searchTimer = setTimeout(loadConversations, 200); });
+
+function invitationItem(inv) {
+  const contact = inv.email || inv.phone;
+  const badge = el("span", { class: `badge ${inv.status}` }, STATUS[inv.status] || inv.status);
+  const since = el("span", { class: "meta" }, ` depuis le ${dateTimeFr(inv.status_changed_at)}`);
+  const lines = [
+    el("span", { class: "who" }, `${inv.first_name} ${inv.last_name}`), el("br"),
+    el("span", { class: "meta" }, `${inv.channel === "sms" ? "SMS" : "E-mail"} · ${contact}`), el("br"),
+    badge, since,
+  ];
+  if (inv.status === "pending" && inv.delivery) {
+    const d = inv.delivery;
+    const cls = d.status === "failed" ? "failed" : d.status === "retrying" ? "retrying" : "";
+    lines.push(el("br"), el("span", { class: `meta ${cls ? `badge ${cls}` : ""}`, "data-delivery": d.status },
+      `Message : ${DELIVERY[d.status] || d.status}${d.status === "sent" ? ` le ${dateTimeFr(d.sent_at)}` : ""}`));
+  }
+  if (inv.status === "pending") lines.push(el("br"), el("span", { class: "meta" }, `Valable jusqu'au ${dateFr(inv.expires_at)}`));
+  const error = el("p", { class: "alert error", role: "alert", hidden: true });
+  const actions = el("div", { class: "actions" });
+  const item = el("li", { "data-id": inv.id, "data-status": inv.status }, el("span", {}, ...lines), actions, error);
+  const act = async (work) => {
+    error.hidden = true;
+    await busy(item, async () => {
+      try { await work(); await loadInvitations(); } catch (e) { showError(error, e); }
+    });
+  };
+  if (inv.status === "pending") {
+    actions.append(
+      el("button", { class: "secondary", type: "button", onclick: () => act(() => api("POST", `/api/invitations/${inv.id}/resend`)) }, "Renvoyer"),
+      el("button", { class: "secondary", type: "button", onclick: () => editInvitation(item, inv) }, "Corriger"),
+      el("button", { class: "danger", type: "button", onclick: () => {
+        if (confirm(`Annuler l'invitation de ${inv.first_name} ${inv.last_name} ?`)) act(() => api("POST", `/api/invitations/${inv.id}/cancel`));
+      } }, "Annuler"),
+    );
+  }
+  return item;
+}
+
+function editInvitation(item, inv) {
+  const field = (name, label, value, type = "text") => [
+    el("label", { for: `edit-${name}-${inv.id}` }, label),
+    el("input", { id: `edit-${name}-${inv.id}`, name, type, value: value || "" }),
+  ];
+  const error = el("p", { class: "alert error", role: "alert", hidden: true });
+  const form = el("form", { class: "card", novalidate: true },
+    ...field("first_name", "Prénom", inv.first_name), ...field("last_name", "Nom", inv.last_name),
+    ...field("email", "Adresse e-mail", inv.email, "email"), ...field("phone", "Téléphone mobile", inv.phone, "tel"),
+    error,
+    el("div", { class: "actions" },
+      el("button", { type: "submit" }, "Corriger et renvoyer"),
+      el("button", { class: "secondary", type: "button", onclick: () => loadInvitations() }, "Fermer")));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    error.hidden = true;
+    const data = formData(form);
+    const body = {
+      first_name: data.first_name, last_name: data.last_name,
+      email: data.email ?? null, phone: data.phone ?? null,
+    };
+    await busy(form, async () => {
+      try { await api("PATCH", `/api/invitations/${inv.id}`, body); await loadInvitations(); } catch (e) { showError(error, e); }
+    });
+  });
+  item.replaceChildren(form);
+}
+
+async function loadInvitations() {
+  try {
+    const data = await api("GET", "/api/invitations");
+    $("invitations").replaceChildren(...data.items.map(invitationItem));
+    $("invitations-empty").hidden = data.items.length > 0;
+  } catch (e) { showError($("invitations-error"), e); }
+}
+
+$("invite").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = $("invite");
+  $("invite-error").hidden = true;
+  $("invite-ok").hidden = true;
+  const data = formData(form);
+  if (!data.email && !data.phone) {
+    $("invite-error").textContent = "Indiquez l'adresse e-mail ou le numéro de mobile du patient.";
+    $("invite-error").hidden = false;
+    return;
+  }
+  await busy(form, async () => {
+    try {
+      const inv = await api("POST", "/api/invitations", data);
+      form.reset();
+      $("invite-ok").textContent = inv.delivery_status === "sent"
+        ? `Invitation envoyée à ${inv.first_name} ${inv.last_name} par ${inv.channel === "sms" ? "SMS" : "e-mail"}.`
+        : `Invitation enregistrée ; l'envoi a échoué et sera réessayé automatiquement.`;
+      $("invite-ok").hidden = false;
+      await loadInvitations();
+    } catch (e) { showError($("invite-error"), e); }
+  });
+});
+
+function requestItem(r) {
+  const error = el("p", { class: "alert error", role: "alert", hidden: true });
+  const actions = el("div", { class: "actions" });
+  const item = el("li", { "data-id": r.id, "data-status": r.status },
+    el("span", {}, el("span", { class: "who" }, `${r.patient.first_name} ${r.patient.last_name}`), el("br"),
+      el("span", { class: "meta" }, `Le ${dateTimeFr(r.created_at)}`),
+      r.message ? [el("br"), el("span", {}, `« ${r.message} »`)] : null, el("br"),
+      el("span", { class: `badge ${r.status}` }, STATUS[r.status] || r.status)),
+    actions, error);
+  const decide = (what) => busy(item, async () => {
+    try { await api("POST", `/api/contact-requests/${r.id}/${what}`); await loadRequests(); } catch (e) { showError(error, e); }
+  });
+  if (r.status === "pending") {
+    actions.append(
+      el("button", { type: "button", onclick: () => decide("accept") }, "Accepter"),
+      el("button", { class: "danger", type: "button", onclick: () => decide("decline") }, "Décliner"));
+  }
+  return item;
+}
+
+async function loadRequests() {
+  try {
+    const data = await api("GET", "/api/contact-requests");
+    $("requests").replaceChildren(...data.items.map(requestItem));
+    $("requests-empty").hidden = data.items.length > 0;
+    const pending = data.items.filter((r) => r.status === "pending").length;
+    $("requests-banner").hidden = pending === 0;
+    $("requests-banner-text").textContent = pending === 1 ? "1 demande de mise en relation en attente"
+      : `${pending} demandes de mise en relation en attente`;
+  } catch (e) { showError($("requests-error"), e); }
+}
+
+async function start() {
+  try {
+    me = await api("GET", "/api/me");
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401) { location.href = "/login?next=/pro"; return; }
+    throw e;
+  }
+  if (me.role === "patient") { location.href = "/patient"; return; }
+  $("me").textContent = `${me.role === "doctor" ? "Dr " : ""}${me.first_name} ${me.last_name}`;
+  const practitioner = me.role === "doctor" || me.role === "nurse";
+  $("tab-invitations").hidden = !practitioner;
+  $("tab-requests").hidden = !practitioner;
+  await loadConversations();
+  if (practitioner) await loadRequests();
+}
+start();

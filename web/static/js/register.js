@@ -1,0 +1,32 @@
+import { api, busy, formData, showError } from "./api.js";
+
+const form = document.getElementById("register");
+const error = document.getElementById("error");
+const role = document.getElementById("role");
+
+function toggleFields() {
+  const pro = role.value !== "patient";
+  document.getElementById("pro-fields").hidden = !pro;
+  document.getElementById("patient-fields").hidden = pro;
+}
+role.addEventListener("change", toggleFields);
+toggleFields();
+
+form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  error.hidden = true;
+  const data = formData(form);
+  if (data.role === "patient") {
+    delete data.rpps; delete data.practice_name; delete data.practice_address;
+  } else {
+    delete data.birth_date;
+  }
+  await busy(form, async () => {
+    try {
+      const user = await api("POST", "/api/auth/register", data);
+      location.href = user.role === "patient" ? "/patient" : "/pro";
+    } catch (e) {
+      showError(error, e);
+    }
+  });
+});
