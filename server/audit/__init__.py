@@ -21,7 +21,7 @@ def record(
     resource_id: str | None = None,
     details: dict[str, Any] | None = None,
 ) -> None:
-    """Add an audit event to the caller's transaction: it is written if and only if the action is."""
+    """Add an event to the caller's transaction: written if and only if the action is."""
     db.add(
         AuditEvent(
             at=clock.now(),

@@ -120,7 +120,8 @@ async def create_request(
     )
     if (sent_today or 0) >= limits.CONTACT_REQUESTS_PER_PATIENT_PER_DAY:
         raise RateLimited(
-            f"Vous avez envoyé {limits.CONTACT_REQUESTS_PER_PATIENT_PER_DAY} demandes en 24 heures. "
+            f"Vous avez envoyé {limits.CONTACT_REQUESTS_PER_PATIENT_PER_DAY} demandes "
+            "en 24 heures. "
             "Attendez la réponse des praticiens avant d'en envoyer d'autres.",
             retry_after_seconds=3600,
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -70,7 +70,7 @@ async def _find(db: AsyncSession, practitioner_id: str, patient_id: str) -> Conv
     )
 
 
-def _visible_to(user: User):  # type: ignore[no-untyped-def]
+def _visible_to(user: User) -> ColumnElement[bool]:
     """The SQL condition for "this user is a member of the conversation"."""
     if user.role == Role.PATIENT:
         return Conversation.patient_id == user.id

@@ -53,7 +53,9 @@ def validation_problem(error: ValidationError) -> InvalidInput:
         else:
             message = _MESSAGES.get(item["type"], item["msg"])
         errors.append({"field": field, "detail": message})
-    detail = "; ".join(f"{e['field']} : {e['detail']}" if e["field"] else e["detail"] for e in errors)
+    detail = "; ".join(
+        f"{e['field']} : {e['detail']}" if e["field"] else e["detail"] for e in errors
+    )
     return InvalidInput(detail, extra={"errors": errors})
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from server.models import Delivery, Invitation, Practice, User
 from server.invitations.service import effective_status, status_changed_at
+from server.models import Delivery, Invitation, Practice, User
 
 
 def iso(moment: datetime | None) -> str | None:

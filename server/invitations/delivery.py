@@ -1,8 +1,9 @@
 """Sending invitation messages, with retries, so that no invitation is silently lost.
 
 Each attempt makes a fresh link token and stores its hash before sending: the message body, which
-holds the token, is never stored. A failed attempt is retried after ``limits.DELIVERY_RETRY_DELAYS``;
-after the last one the delivery is ``failed`` and the doctor sees it on the invitation.
+holds the token, is never stored. A failed attempt is retried after each of
+``limits.DELIVERY_RETRY_DELAYS``; after the last one the delivery is ``failed`` and the doctor
+sees it on the invitation.
 Several server processes may run the worker: a conditional update claims each delivery once.
 """
 
@@ -10,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 
 from server import limits
 from server.invitations.service import effective_status
@@ -26,7 +28,7 @@ log = logging.getLogger("teleconsult.delivery")
 _CLAIMABLE = (DeliveryStatus.QUEUED, DeliveryStatus.RETRYING)
 
 
-def _due_condition(now):  # type: ignore[no-untyped-def]
+def _due_condition(now: datetime) -> ColumnElement[bool]:
     return or_(
         and_(Delivery.status.in_(_CLAIMABLE), Delivery.next_attempt_at <= now),
         # A worker that died mid-send: take over once its claim has lapsed.

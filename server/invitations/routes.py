@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from server.accounts.service import open_session
 from server.errors import MalformedRequest
@@ -16,7 +16,7 @@ from server.http.parsing import parse_body
 from server.http.serialize import invitation_json, iso
 from server.invitations import service
 from server.invitations.delivery import deliver
-from server.models import InvitationStatus, Role
+from server.models import Invitation, InvitationStatus, Role
 from server.services import Services
 from server.values import Email, Password, PersonName, Phone
 
@@ -68,7 +68,7 @@ async def _answer(
     """Make the first delivery attempt now, so the doctor sees at once whether it left."""
     await deliver(services, delivery_id)
     async with services.sessionmaker() as db:
-        invitation = await db.get(service.Invitation, invitation_id)
+        invitation = await db.get(Invitation, invitation_id)
         assert invitation is not None
         delivery = await service.latest_delivery(db, invitation_id)
     return web.json_response(

@@ -49,12 +49,12 @@ function practitionerItem(p) {
 }
 
 $("find").addEventListener("submit", async (event) => {
-  if (event.target !== $("find")) return;
   event.preventDefault();
   $("find-error").hidden = true;
   const q = $("q").value.trim();
   try {
     const data = await api("GET", `/api/practitioners?q=${encodeURIComponent(q)}`);
+    $("results").hidden = false;
     $("practitioners").replaceChildren(...data.items.map(practitionerItem));
     if (!data.items.length) $("practitioners").replaceChildren(el("li", { class: "empty" }, `Aucun praticien ne correspond à « ${q} ».`));
   } catch (e) { showError($("find-error"), e); }

@@ -1,0 +1,93 @@
+"""Test helpers: an API client per person, and valid identifiers."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from aiohttp.test_utils import TestServer
+
+from server.http.keys import SERVICES
+from server.services import Services
+from server.values import luhn_ok
+
+PASSWORD = "correct horse battery"
+
+
+def valid_rpps(seed: int | None = None) -> str:
+    rng = random.Random(seed)
+    base = "1" + "".join(rng.choice("0123456789") for _ in range(9))
+    return next(base + str(k) for k in range(10) if luhn_ok(base + str(k)))
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any
+    headers: Any
+
+    def __repr__(self) -> str:
+        return f"Reply({self.status}, {self.body!r})"
+
+
+@dataclass
+class Client:
+    """One browser: its own cookie jar, same-origin requests like our pages make."""
+
+    server: TestServer
+    session: aiohttp.ClientSession = field(init=False)
+    user: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        self.session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+
+    @property
+    def origin(self) -> str:
+        return str(self.server.make_url("")).rstrip("/")
+
+    @property
+    def services(self) -> Services:
+        return self.server.app[SERVICES]
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        json: Any = None,
+        *,
+        headers: dict[str, str] | None = None,
+        data: Any = None,
+    ) -> Reply:
+        all_headers = {"Origin": self.origin}
+        all_headers.update(headers or {})
+        kwargs: dict[str, Any] = {"headers": all_headers}
+        if json is not None:
+            kwargs["json"] = json
+        if data is not None:
+            kwargs["data"] = data
+        async with self.session.request(method, self.server.make_url(path), **kwargs) as resp:
+            if resp.content_type in {"application/json", "application/problem+json"}:
+                body = await resp.json(content_type=None)
+            else:
+                body = await resp.text()
+            return Reply(resp.status, body, resp.headers)
+
+    async def get(self, path: str, **kw: Any) -> Reply:
+        return await self.request("GET", path, **kw)
+
+    async def post(self, path: str, json: Any = None, **kw: Any) -> Reply:
+        return await self.request("POST", path, json, **kw)
+
+    async def patch(self, path: str, json: Any = None, **kw: Any) -> Reply:
+        return await self.request("PATCH", path, json, **kw)
+
+    async def register(self, **fields: Any) -> dict[str, Any]:
+        reply = await self.post("/api/auth/register", {"password": PASSWORD, **fields})
+        assert reply.status == 201, reply
+        self.user = reply.body
+        return reply.body
+
+    async def close(self) -> None:
+        await self.session.close()
