@@ -10,7 +10,7 @@ from typing import Annotated
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, StringConstraints
+from pydantic import AfterValidator, BeforeValidator, StringConstraints
 
 from server import limits
 
@@ -99,3 +99,14 @@ Phone = Annotated[str, StringConstraints(max_length=40), AfterValidator(normaliz
 Rpps = Annotated[str, StringConstraints(max_length=20), AfterValidator(check_rpps)]
 Password = Annotated[str, AfterValidator(check_password)]
 PersonName = Annotated[str, StringConstraints(max_length=100), AfterValidator(check_name)]
+
+
+def blank_to_none(value: object) -> object:
+    """An empty optional field, as a form sends it, means "not given"."""
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+MaybeEmail = Annotated[Email | None, BeforeValidator(blank_to_none)]
+MaybePhone = Annotated[Phone | None, BeforeValidator(blank_to_none)]

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import email
+import email.message
+import email.policy
 import random
+import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -89,5 +94,34 @@ class Client:
         self.user = reply.body
         return reply.body
 
+    async def login(self) -> None:
+        assert self.user is not None
+        reply = await self.post(
+            "/api/auth/login", {"email": self.user["email"], "password": PASSWORD}
+        )
+        assert reply.status == 200, reply
+
     async def close(self) -> None:
         await self.session.close()
+
+
+def outbox_links(outbox: Path) -> list[str]:
+    """Every invitation link written to the outbox, oldest first."""
+    if not outbox.exists():
+        return []
+    files = sorted(outbox.iterdir(), key=lambda p: p.stat().st_mtime_ns)
+    links: list[str] = []
+    for path in files:
+        text = path.read_text()
+        if path.suffix == ".eml":
+            message = email.message_from_string(text, policy=email.policy.default)
+            assert isinstance(message, email.message.EmailMessage)
+            body = message.get_body(("plain",))
+            assert body is not None
+            text = body.get_content()
+        links.extend(re.findall(r"https?://[^\s\"<]+/i/[A-Za-z0-9_-]+", text))
+    return links
+
+
+def token_of(link: str) -> str:
+    return link.rsplit("/", 1)[1]

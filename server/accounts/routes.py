@@ -23,7 +23,7 @@ from server.http.keys import services_of
 from server.http.parsing import parse_body
 from server.http.serialize import user_json
 from server.models import Role
-from server.values import Email, Password, Phone, Rpps
+from server.values import Email, MaybePhone, Password, Rpps
 
 routes = web.RouteTableDef()
 
@@ -39,7 +39,7 @@ class RegisterBody(BaseModel):
     rpps: Rpps | None = None
     specialty: str | None = Field(default=None, max_length=60)
     sector: Literal["1", "2", "optam"] | None = None
-    phone: Phone | None = None
+    phone: MaybePhone = None
     birth_date: date | None = None
     practice_name: str | None = Field(default=None, max_length=200)
     practice_address: str | None = Field(default=None, max_length=500)

@@ -18,7 +18,7 @@ from server.invitations import service
 from server.invitations.delivery import deliver
 from server.models import Invitation, InvitationStatus, Role
 from server.services import Services
-from server.values import Email, Password, PersonName, Phone
+from server.values import Email, MaybeEmail, MaybePhone, Password, PersonName
 
 routes = web.RouteTableDef()
 PRACTITIONERS = (Role.DOCTOR, Role.NURSE)
@@ -29,8 +29,8 @@ class InvitationBody(BaseModel):
 
     first_name: PersonName
     last_name: PersonName
-    email: Email | None = None
-    phone: Phone | None = None
+    email: MaybeEmail = None
+    phone: MaybePhone = None
 
     @model_validator(mode="after")
     def _one_contact(self) -> InvitationBody:
@@ -47,18 +47,18 @@ class InvitationPatch(BaseModel):
 
     first_name: PersonName | None = None
     last_name: PersonName | None = None
-    email: Email | None = None
-    phone: Phone | None = None
+    email: MaybeEmail = None
+    phone: MaybePhone = None
 
 
 class AcceptBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     password: Password | None = None
-    email: Email | None = None
+    email: MaybeEmail = None
     first_name: PersonName | None = None
     last_name: PersonName | None = None
-    phone: Phone | None = None
+    phone: MaybePhone = None
     birth_date: date | None = None
 
 
