@@ -111,10 +111,11 @@ async def server(start_server: ServerFactory) -> TestServer:
 
 
 @pytest.fixture
-async def make_client(server: TestServer) -> AsyncIterator[Callable[[], Client]]:
+async def client_of() -> AsyncIterator[Callable[[TestServer], Client]]:
+    """A new client of any server; all are closed at the end of the test, even a failed one."""
     clients: list[Client] = []
 
-    def make() -> Client:
+    def make(server: TestServer) -> Client:
         client = Client(server)
         clients.append(client)
         return client
@@ -122,6 +123,13 @@ async def make_client(server: TestServer) -> AsyncIterator[Callable[[], Client]]
     yield make
     for client in clients:
         await client.close()
+
+
+@pytest.fixture
+def make_client(
+    server: TestServer, client_of: Callable[[TestServer], Client]
+) -> Callable[[], Client]:
+    return lambda: client_of(server)
 
 
 @pytest.fixture

@@ -94,8 +94,13 @@ async def test_secretary_and_admin_cannot_self_register(make_client: MakeClient)
     for role in ("secretary", "admin"):
         reply = await make_client().post(
             "/api/auth/register",
-            {"email": f"{role}@example.fr", "password": PASSWORD, "first_name": "A",
-             "last_name": "B", "role": role},
+            {
+                "email": f"{role}@example.fr",
+                "password": PASSWORD,
+                "first_name": "A",
+                "last_name": "B",
+                "role": role,
+            },
         )
         assert reply.status == 422, reply
         assert reply.body["errors"][0]["field"] == "role"
@@ -121,7 +126,12 @@ async def test_wrong_json_types_and_unknown_fields(make_client: MakeClient) -> N
 async def test_oversized_body_is_413(make_client: MakeClient) -> None:
     reply = await make_client().post(
         "/api/auth/register",
-        {"email": "a@example.fr", "password": PASSWORD, "first_name": "A" * 100_000, "last_name": "B"},
+        {
+            "email": "a@example.fr",
+            "password": PASSWORD,
+            "first_name": "A" * 100_000,
+            "last_name": "B",
+        },
     )
     assert reply.status == 413
     assert reply.body["status"] == 413
@@ -131,7 +141,9 @@ async def test_login_logout_and_same_answer_for_unknown_email(make_client: MakeC
     await make_client().register(email="a@example.fr", first_name="A", last_name="B")
     client = make_client()
     wrong = await client.post("/api/auth/login", {"email": "a@example.fr", "password": "nope" * 3})
-    unknown = await client.post("/api/auth/login", {"email": "z@example.fr", "password": "nope" * 3})
+    unknown = await client.post(
+        "/api/auth/login", {"email": "z@example.fr", "password": "nope" * 3}
+    )
     assert wrong.status == unknown.status == 401
     assert wrong.body["detail"] == unknown.body["detail"]
     ok = await client.post("/api/auth/login", {"email": "A@example.fr", "password": PASSWORD})
@@ -145,7 +157,9 @@ async def test_login_is_throttled_per_account(make_client: MakeClient) -> None:
     await make_client().register(email="a@example.fr", first_name="A", last_name="B")
     client = make_client()
     for _ in range(5):
-        reply = await client.post("/api/auth/login", {"email": "a@example.fr", "password": "x" * 10})
+        reply = await client.post(
+            "/api/auth/login", {"email": "a@example.fr", "password": "x" * 10}
+        )
         assert reply.status == 401
     blocked = await client.post("/api/auth/login", {"email": "a@example.fr", "password": PASSWORD})
     assert blocked.status == 429
@@ -161,9 +175,13 @@ async def test_throttle_lifts_after_the_window(make_client: MakeClient, clock: F
     client = make_client()
     for _ in range(5):
         await client.post("/api/auth/login", {"email": "a@example.fr", "password": "x" * 10})
-    assert (await client.post("/api/auth/login", {"email": "a@example.fr", "password": PASSWORD})).status == 429
+    assert (
+        await client.post("/api/auth/login", {"email": "a@example.fr", "password": PASSWORD})
+    ).status == 429
     clock.advance(timedelta(minutes=16))
-    assert (await client.post("/api/auth/login", {"email": "a@example.fr", "password": PASSWORD})).status == 200
+    assert (
+        await client.post("/api/auth/login", {"email": "a@example.fr", "password": PASSWORD})
+    ).status == 200
 
 
 async def test_idle_and_absolute_session_expiry(make_client: MakeClient, clock: FakeClock) -> None:
@@ -189,7 +207,12 @@ async def test_register_is_rate_limited_per_address(make_client: MakeClient) -> 
     for i in range(21):
         reply = await client.post(
             "/api/auth/register",
-            {"email": f"p{i}@example.fr", "password": PASSWORD, "first_name": "A", "last_name": "B"},
+            {
+                "email": f"p{i}@example.fr",
+                "password": PASSWORD,
+                "first_name": "A",
+                "last_name": "B",
+            },
         )
         statuses.append(reply.status)
     assert statuses[:20] == [201] * 20 and statuses[20] == 429

@@ -49,7 +49,10 @@ async def test_phone_only_goes_by_sms_normalised(doctor: Client, outbox: Path) -
 async def test_bad_contact_details_are_refused(doctor: Client, outbox: Path) -> None:
     cases = [
         ({"first_name": "A", "last_name": "B"}, "au moins l'un des deux"),
-        ({"first_name": "A", "last_name": "B", "email": "pas-une-adresse"}, "adresse e-mail invalide"),
+        (
+            {"first_name": "A", "last_name": "B", "email": "pas-une-adresse"},
+            "adresse e-mail invalide",
+        ),
         ({"first_name": "A", "last_name": "B", "phone": "12"}, "téléphone"),
         ({"first_name": "", "last_name": "B", "email": "a@example.fr"}, "first_name"),
         ({"first_name": "A", "last_name": 3, "email": "a@example.fr"}, "last_name"),
@@ -88,13 +91,19 @@ async def test_expires_after_fifteen_days(doctor: Client, outbox: Path, clock: F
     assert resend.status == 409 and "expiré" in resend.body["detail"]
 
 
-async def test_public_view_of_the_link(doctor: Client, outbox: Path, make_client: MakeClient) -> None:
+async def test_public_view_of_the_link(
+    doctor: Client, outbox: Path, make_client: MakeClient
+) -> None:
     await invite(doctor)
     token = token_of(outbox_links(outbox)[0])
     reply = await make_client().get(f"/api/invitations/token/{token}")
     assert reply.status == 200
-    assert reply.body["doctor"] == {"first_name": "Claire", "last_name": "Martin", "role": "doctor",
-                                    "specialty": "general_practice"}
+    assert reply.body["doctor"] == {
+        "first_name": "Claire",
+        "last_name": "Martin",
+        "role": "doctor",
+        "specialty": "general_practice",
+    }
     assert reply.body["first_name"] == "Éloïse" and reply.body["status"] == "pending"
     unknown = await make_client().get("/api/invitations/token/not-a-real-token")
     assert unknown.status == 404 and "pas valable" in unknown.body["detail"]
@@ -148,7 +157,9 @@ async def test_existing_email_must_sign_in(
 ) -> None:
     await invite(doctor, email="eloise.durand@example.fr")
     token = token_of(outbox_links(outbox)[0])
-    reply = await make_client().post(f"/api/invitations/token/{token}/accept", {"password": PASSWORD})
+    reply = await make_client().post(
+        f"/api/invitations/token/{token}/accept", {"password": PASSWORD}
+    )
     assert reply.status == 409 and "Connectez-vous" in reply.body["detail"]
     async with doctor.services.sessionmaker() as db:
         assert await db.scalar(select(func.count(User.id))) == 2
@@ -232,7 +243,9 @@ async def test_correct_and_resend_to_the_new_address(doctor: Client, outbox: Pat
     assert reply.body["email"] == "eloise@example.fr" and reply.body["last_name"] == "Durant"
     recipients = sorted(p.read_text().split("To: ")[1].split("\n")[0] for p in outbox.glob("*.eml"))
     assert recipients == ["eloise@example.fr", "eloise@exemple.fr"]
-    switch = await doctor.patch(f"/api/invitations/{inv['id']}", {"email": None, "phone": "0612345678"})
+    switch = await doctor.patch(
+        f"/api/invitations/{inv['id']}", {"email": None, "phone": "0612345678"}
+    )
     assert switch.status == 200 and switch.body["channel"] == "sms"
     neither = await doctor.patch(f"/api/invitations/{inv['id']}", {"phone": None})
     assert neither.status == 422
@@ -245,8 +258,13 @@ async def test_another_doctors_invitation_is_not_found(
 ) -> None:
     inv = await invite(doctor)
     other = make_client()
-    await other.register(email="other@example.fr", first_name="Paul", last_name="Roux",
-                         role="doctor", rpps=valid_rpps(2))
+    await other.register(
+        email="other@example.fr",
+        first_name="Paul",
+        last_name="Roux",
+        role="doctor",
+        rpps=valid_rpps(2),
+    )
     for reply in (
         await other.post(f"/api/invitations/{inv['id']}/resend"),
         await other.post(f"/api/invitations/{inv['id']}/cancel"),
@@ -264,7 +282,9 @@ async def test_patient_cannot_invite(patient: Client) -> None:
     assert (await patient.get("/api/invitations")).status == 403
 
 
-async def test_invitation_events_are_audited(doctor: Client, outbox: Path, make_client: MakeClient) -> None:
+async def test_invitation_events_are_audited(
+    doctor: Client, outbox: Path, make_client: MakeClient
+) -> None:
     inv = await invite(doctor)
     await doctor.patch(f"/api/invitations/{inv['id']}", {"first_name": "Eloise"})
     token = token_of(outbox_links(outbox)[-1])
@@ -279,7 +299,9 @@ async def test_invitation_events_are_audited(doctor: Client, outbox: Path, make_
 
 async def test_invitations_per_hour_are_limited(doctor: Client) -> None:
     for i in range(60):
-        assert (await doctor.post("/api/invitations", {**INVITEE, "email": f"p{i}@example.fr"})).status == 201
+        assert (
+            await doctor.post("/api/invitations", {**INVITEE, "email": f"p{i}@example.fr"})
+        ).status == 201
     reply = await doctor.post("/api/invitations", INVITEE)
     assert reply.status == 429 and int(reply.headers["Retry-After"]) > 0
     async with doctor.services.sessionmaker() as db:

@@ -22,7 +22,7 @@ async def test_default_parameters_are_rfc9106_second_recommendation() -> None:
 
 
 async def test_login_rehashes_when_parameters_were_raised(
-    start_server: Callable[..., object]
+    start_server: Callable[..., object],
 ) -> None:
     weak = PasswordHashing(time_cost=1, memory_cost_kib=1024, parallelism=1)
     stronger = PasswordHashing(time_cost=2, memory_cost_kib=2048, parallelism=1)
