@@ -53,8 +53,8 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> web.Ap
     app = web.Application(
         middlewares=[
             access_log_middleware,
+            security_headers_middleware,  # outside the problem renderer: errors get them too
             problem_middleware,
-            security_headers_middleware,
             csrf_middleware,
         ],
         client_max_size=limits.JSON_BODY_MAX_BYTES,

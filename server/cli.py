@@ -144,6 +144,8 @@ async def _demo(settings: Settings) -> None:
             await db.commit()
         print("Demo practice ready. Sign in at", settings.effective_public_url + "/login")
         print("\n".join(lines))
+    except AppError as exc:
+        raise SystemExit(f"error: {exc.detail}") from exc
     finally:
         await engine.dispose()  # type: ignore[attr-defined]
 
