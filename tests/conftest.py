@@ -20,6 +20,8 @@ from server.clock import FakeClock
 from server.settings import PasswordHashing, Settings
 from tests.helpers import Client, valid_rpps
 
+pytest_plugins = ["tests.mail"]
+
 PG_DSN = os.environ.get("TC_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 PG_URL = PG_DSN.replace("postgresql://", "postgresql+asyncpg://", 1)
 

@@ -18,7 +18,7 @@ from server.invitations import service
 from server.invitations.delivery import deliver
 from server.models import Invitation, InvitationStatus, Role
 from server.services import Services
-from server.values import Email, MaybeEmail, MaybePhone, Password, PersonName
+from server.values import MaybeEmail, MaybePhone, Password, PersonName
 
 routes = web.RouteTableDef()
 PRACTITIONERS = (Role.DOCTOR, Role.NURSE)

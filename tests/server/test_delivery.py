@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestServer
 from server.clock import FakeClock
 from server.invitations.delivery import deliver_due
 from tests.helpers import PASSWORD, Client, token_of, valid_rpps
-from tests.mail import SmtpServer, smtp  # noqa: F401  (fixture)
+from tests.mail import SmtpServer
 
 INVITEE = {"first_name": "Éloïse", "last_name": "Durand", "email": "eloise@example.fr"}
 
@@ -32,7 +32,7 @@ async def signed_in_doctor(client: Client) -> Client:
 async def test_invitation_email_through_real_smtp(
     start_server: Callable[..., Any],
     client_of: Callable[[TestServer], Client],
-    smtp: SmtpServer,  # noqa: F811
+    smtp: SmtpServer,
 ) -> None:
     server = await start_server(smtp_url=smtp.url)
     doctor = await signed_in_doctor(client_of(server))
@@ -59,7 +59,7 @@ async def test_smtp_down_is_retried_and_visible(
     start_server: Callable[..., Any],
     client_of: Callable[[TestServer], Client],
     smtp: SmtpServer,
-    clock: FakeClock,  # noqa: F811
+    clock: FakeClock,
 ) -> None:
     smtp.stop()
     server = await start_server(smtp_url=smtp.url)
@@ -84,7 +84,7 @@ async def test_delivery_gives_up_after_the_last_retry(
     start_server: Callable[..., Any],
     client_of: Callable[[TestServer], Client],
     smtp: SmtpServer,
-    clock: FakeClock,  # noqa: F811
+    clock: FakeClock,
 ) -> None:
     smtp.stop()
     server = await start_server(smtp_url=smtp.url)
@@ -153,7 +153,7 @@ async def test_cancelling_stops_pending_retries(
     start_server: Callable[..., Any],
     client_of: Callable[[TestServer], Client],
     smtp: SmtpServer,
-    clock: FakeClock,  # noqa: F811
+    clock: FakeClock,
 ) -> None:
     smtp.stop()
     server = await start_server(smtp_url=smtp.url)
