@@ -97,11 +97,11 @@ ServerFactory = Callable[..., Awaitable[TestServer]]
 def start_server(
     aiohttp_server: Any, clock: FakeClock, database: tuple[str, str | None], settings: Settings
 ) -> ServerFactory:
-    async def start(**changes: Any) -> TestServer:
+    async def start(port: int | None = None, **changes: Any) -> TestServer:
         app = create_app(
             replace(settings, **changes), Overrides(clock=clock, db_schema=database[1])
         )
-        server: TestServer = await aiohttp_server(app)
+        server: TestServer = await aiohttp_server(app, port=port)
         return server
 
     return start

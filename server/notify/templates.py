@@ -22,16 +22,16 @@ def invitation_email(
     subject = f"{doctor_name} vous invite à la téléconsultation"
     text = (
         f"Bonjour {patient_first_name},\n\n"
-        f"{doctor_name} vous invite à le ou la retrouver sur Téléconsult pour vos échanges "
-        "et vos téléconsultations.\n\n"
+        f"{doctor_name} vous invite sur Téléconsult, pour échanger par messages sécurisés "
+        "et vous retrouver en téléconsultation vidéo, sans rien installer.\n\n"
         f"Pour accepter l'invitation, ouvrez ce lien (valable jusqu'au {until}) :\n{link}\n\n"
         "Vous pourrez y créer votre compte si vous n'en avez pas encore.\n"
         "Si vous ne connaissez pas ce praticien, ignorez ce message.\n"
     )
     html = (
         f"<p>Bonjour {escape(patient_first_name)},</p>"
-        f"<p>{escape(doctor_name)} vous invite à le ou la retrouver sur Téléconsult pour vos "
-        "échanges et vos téléconsultations.</p>"
+        f"<p>{escape(doctor_name)} vous invite sur Téléconsult, pour échanger par messages "
+        "sécurisés et vous retrouver en téléconsultation vidéo, sans rien installer.</p>"
         f'<p><a href="{escape(link)}">Accepter l\'invitation</a> '
         f"(lien valable jusqu'au {until})</p>"
         f"<p>Si le bouton ne fonctionne pas, copiez cette adresse dans votre navigateur :<br>"

@@ -33,8 +33,8 @@ async function load() {
   doctorName = practitionerName(invitation.doctor);
   $("invite-title").textContent = `${doctorName} vous invite`;
   $("invite-text").textContent = `Bonjour ${invitation.first_name}, ${doctorName} vous propose d'échanger `
-    + `avec lui ou elle sur Téléconsult (messages et téléconsultations vidéo). `
-    + `Cette invitation est valable jusqu'au ${dateFr(invitation.expires_at)}.`;
+    + `sur Téléconsult : messages sécurisés et téléconsultations vidéo, depuis votre téléphone ou votre `
+    + `ordinateur, sans rien installer. Cette invitation est valable jusqu'au ${dateFr(invitation.expires_at)}.`;
   $("su-first").value = invitation.first_name || "";
   $("su-last").value = invitation.last_name || "";
   $("su-email").value = invitation.email || "";
