@@ -12,6 +12,7 @@ from aiohttp import web
 
 from server import limits
 from server.accounts.routes import routes as account_routes
+from server.audit.routes import routes as audit_routes
 from server.clock import Clock, SystemClock
 from server.contacts.routes import routes as contact_routes
 from server.conversations.routes import routes as conversation_routes
@@ -62,6 +63,7 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> web.Ap
     app.cleanup_ctx.append(_services_context(settings, overrides))
     for table in (
         account_routes,
+        audit_routes,
         invitation_routes,
         contact_routes,
         conversation_routes,
