@@ -33,6 +33,9 @@ async def access_log_middleware(request: web.Request, handler: Handler) -> web.S
         response = await handler(request)
         status = response.status
         return response
+    except web.HTTPException as exc:  # redirects are raised, and are not errors
+        status = exc.status
+        raise
     finally:
         log.info(
             json.dumps(

@@ -98,3 +98,14 @@ async def test_pages_are_served(make_client: MakeClient) -> None:
     assert (await client.get("/static/js/api.js")).status == 200
     async with client.session.get(client.server.make_url("/"), allow_redirects=False) as resp:
         assert resp.status == 302 and resp.headers["Location"] == "/login"
+
+
+async def test_redirects_are_logged_with_their_status(
+    make_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = make_client()
+    with caplog.at_level(logging.INFO, logger="teleconsult.access"):
+        async with client.session.get(client.server.make_url("/"), allow_redirects=False) as resp:
+            assert resp.status == 302
+    [line] = [r.getMessage() for r in caplog.records if r.name == "teleconsult.access"]
+    assert '"status": 302' in line
