@@ -15,7 +15,9 @@ from server.accounts.routes import routes as account_routes
 from server.audit.routes import routes as audit_routes
 from server.clock import Clock, SystemClock
 from server.contacts.routes import routes as contact_routes
+from server.conversations.attachments import AttachmentStore
 from server.conversations.routes import routes as conversation_routes
+from server.conversations.settings_routes import routes as messaging_settings_routes
 from server.db import create_engine, create_sessionmaker, migrate
 from server.http.access_log import access_log_middleware
 from server.http.auth import csrf_middleware
@@ -38,6 +40,7 @@ from server.passwords import Passwords
 from server.ratelimit import RateLimiter
 from server.services import Services
 from server.settings import Settings
+from signaling.server import SocketPublisher, create_socket_server, register_handlers
 
 
 @dataclass(frozen=True)
@@ -60,13 +63,17 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> web.Ap
         ],
         client_max_size=limits.JSON_BODY_MAX_BYTES,
     )
-    app.cleanup_ctx.append(_services_context(settings, overrides))
+    sio = create_socket_server(settings)
+    register_handlers(sio, lambda: app[SERVICES])
+    sio.attach(app)
+    app.cleanup_ctx.append(_services_context(settings, overrides, SocketPublisher(sio)))
     for table in (
         account_routes,
         audit_routes,
         invitation_routes,
         contact_routes,
         conversation_routes,
+        messaging_settings_routes,
         page_routes,
     ):
         app.router.add_routes(table)
@@ -75,7 +82,7 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> web.Ap
 
 
 def _services_context(
-    settings: Settings, overrides: Overrides
+    settings: Settings, overrides: Overrides, events: SocketPublisher
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def context(app: web.Application) -> AsyncIterator[None]:
         engine = create_engine(settings.effective_database_url, schema=overrides.db_schema)
@@ -102,6 +109,8 @@ def _services_context(
                 email=email,
                 sms=sms,
                 sessionmaker=create_sessionmaker(engine),
+                events=events,
+                attachments=AttachmentStore(settings.uploads_dir, settings.upload_max_bytes),
             )
             app[SERVICES] = services
             if settings.delivery_worker:

@@ -17,8 +17,10 @@ from sqlalchemy import select
 from server.accounts.service import NewUser, attach_secretary, create_user
 from server.app import create_app
 from server.clock import SystemClock
+from server.conversations.attachments import AttachmentStore
 from server.db import create_engine, create_sessionmaker, migrate
 from server.errors import AppError
+from server.events import NoEvents
 from server.models import Role, User
 from server.notify.senders import OutboxEmailSender, OutboxSmsSender
 from server.passwords import Passwords
@@ -46,6 +48,8 @@ def _services(settings: Settings) -> tuple[Services, object]:
             email=OutboxEmailSender(settings.outbox_dir, settings.mail_from),
             sms=OutboxSmsSender(settings.outbox_dir),
             sessionmaker=create_sessionmaker(engine),
+            events=NoEvents(),
+            attachments=AttachmentStore(settings.uploads_dir, settings.upload_max_bytes),
         ),
         engine,
     )

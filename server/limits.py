@@ -65,3 +65,20 @@ DELIVERY_POLL_INTERVAL_SECONDS = 5.0
 # Practitioner search: a short query matches too many people to be useful.
 SEARCH_MIN_QUERY_LENGTH = 2
 SEARCH_MAX_RESULTS = 20
+
+# Messages: long enough for a detailed question or a report summary; attachments carry the rest.
+MESSAGE_MAX_LENGTH = 10_000
+MESSAGE_MAX_ATTACHMENTS = 10
+CLIENT_ID_MAX_LENGTH = 64
+# One page of history; a reconnecting client pages through "after seq N" with this size.
+MESSAGES_PAGE_DEFAULT = 50
+MESSAGES_PAGE_MAX = 200
+
+# Uploads (issue 3): 20 MB by default (a phone photo or a scanned prescription), configurable
+# with TC_UPLOAD_MAX_BYTES. Uploads per user per hour stop a script from filling the disk.
+UPLOAD_MAX_BYTES_DEFAULT = 20 * 1024 * 1024
+UPLOADS_PER_USER_PER_HOUR = 120
+UPLOAD_CHUNK_BYTES = 256 * 1024
+
+# Away mode: an auto-reply text is a sentence or two, not a letter.
+AWAY_MESSAGE_MAX_LENGTH = 1000

@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from server.clock import Clock
+from server.conversations.attachments import AttachmentStore
 from server.db import SessionMaker
+from server.events import EventPublisher
 from server.notify.senders import EmailSender, SmsSender
 from server.passwords import Passwords
 from server.ratelimit import RateLimiter
@@ -25,6 +27,8 @@ class Services:
     email: EmailSender
     sms: SmsSender
     sessionmaker: SessionMaker
+    events: EventPublisher
+    attachments: AttachmentStore
 
     @property
     def public_url(self) -> str:

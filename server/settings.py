@@ -43,6 +43,7 @@ class Settings:
     turn_urls: tuple[str, ...] = ()
     turn_secret: str | None = None
     sfu: bool = True
+    upload_max_bytes: int = 20 * 1024 * 1024
     password_hashing: PasswordHashing = field(default_factory=PasswordHashing)
     # Run the background delivery worker (tests drive deliveries explicitly).
     delivery_worker: bool = True
@@ -50,6 +51,10 @@ class Settings:
     @property
     def outbox_dir(self) -> Path:
         return self.data_dir / "outbox"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
 
     @property
     def effective_public_url(self) -> str:
@@ -92,6 +97,9 @@ class Settings:
         smtp = opt("TC_SMTP_URL")
         if smtp and urlsplit(smtp).scheme not in {"smtp", "smtps"}:
             raise SettingsError("TC_SMTP_URL must start with smtp:// or smtps://")
+        upload_max = opt("TC_UPLOAD_MAX_BYTES") or str(cls.upload_max_bytes)
+        if not upload_max.isdigit() or int(upload_max) < 1024:
+            raise SettingsError("TC_UPLOAD_MAX_BYTES must be a number of bytes (at least 1024)")
         turn = tuple(u.strip() for u in (opt("TC_TURN_URLS") or "").split(",") if u.strip())
         return cls(
             data_dir=Path(opt("TC_DATA_DIR") or "var"),
@@ -105,4 +113,5 @@ class Settings:
             turn_urls=turn,
             turn_secret=opt("TC_TURN_SECRET"),
             sfu=sfu == "on",
+            upload_max_bytes=int(upload_max),
         )

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from server import audit
-from server.errors import NotFound
-from server.models import Conversation, Role, SecretaryAssignment, User
+from server.errors import Forbidden, NotFound
+from server.models import Conversation, ConversationParticipant, Role, SecretaryAssignment, User
 from server.services import Services
 from server.values import search_key
 
@@ -74,13 +74,16 @@ def _visible_to(user: User) -> ColumnElement[bool]:
     """The SQL condition for "this user is a member of the conversation"."""
     if user.role == Role.PATIENT:
         return Conversation.patient_id == user.id
+    added = select(ConversationParticipant.conversation_id).where(
+        ConversationParticipant.user_id == user.id
+    )
     if user.role == Role.SECRETARY:
         doctors = select(SecretaryAssignment.doctor_id).where(
             SecretaryAssignment.secretary_id == user.id
         )
-        return Conversation.practitioner_id.in_(doctors)
+        return or_(Conversation.practitioner_id.in_(doctors), Conversation.id.in_(added))
     if user.role in {Role.DOCTOR, Role.NURSE}:
-        return Conversation.practitioner_id == user.id
+        return or_(Conversation.practitioner_id == user.id, Conversation.id.in_(added))
     return Conversation.id.is_(None)  # admins see the audit log, not conversations
 
 
@@ -101,7 +104,10 @@ async def list_conversations(
         .join(patient, patient.id == Conversation.patient_id)
         .join(practitioner, practitioner.id == Conversation.practitioner_id)
         .where(_visible_to(user))
-        .order_by(Conversation.created_at.desc())
+        .order_by(
+            func.coalesce(Conversation.last_message_at, Conversation.created_at).desc(),
+            Conversation.id,
+        )
         .limit(limit)
     )
     if query:
@@ -118,11 +124,8 @@ async def list_conversations(
     return [ConversationView(c, p, pr) for c, p, pr in rows]
 
 
-async def access_conversation(
-    db: AsyncSession, services: Services, user: User, conversation_id: str, *, ip: str | None
-) -> ConversationView:
-    """The conversation if the user is a member; NotFound otherwise, whether it exists or not.
-    Every successful access is written to the audit log (health data)."""
+async def find_conversation(db: AsyncSession, user: User, conversation_id: str) -> ConversationView:
+    """The conversation if the user is a member; NotFound otherwise, whether it exists or not."""
     patient = aliased(User)
     practitioner = aliased(User)
     row = (
@@ -136,6 +139,14 @@ async def access_conversation(
     ).first()
     if row is None:
         raise NotFound("Conversation introuvable.")
+    return ConversationView(*row)
+
+
+async def access_conversation(
+    db: AsyncSession, services: Services, user: User, conversation_id: str, *, ip: str | None
+) -> ConversationView:
+    """``find_conversation``, written to the audit log: every read of health data is traced."""
+    view = await find_conversation(db, user, conversation_id)
     audit.record(
         db,
         services.clock,
@@ -145,8 +156,68 @@ async def access_conversation(
         resource_type="conversation",
         resource_id=conversation_id,
     )
-    return ConversationView(*row)
+    return view
+
+
+async def member_ids(db: AsyncSession, conversation: Conversation) -> set[str]:
+    """Everyone who sees this conversation: patient, practitioner, the practitioner's
+    secretaries, and added participants."""
+    secretaries = await db.scalars(
+        select(SecretaryAssignment.secretary_id).where(
+            SecretaryAssignment.doctor_id == conversation.practitioner_id
+        )
+    )
+    added = await db.scalars(
+        select(ConversationParticipant.user_id).where(
+            ConversationParticipant.conversation_id == conversation.id
+        )
+    )
+    return {conversation.patient_id, conversation.practitioner_id, *secretaries, *added}
 
 
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+async def add_participant(
+    db: AsyncSession,
+    services: Services,
+    user: User,
+    conversation_id: str,
+    participant_id: str,
+    *,
+    ip: str | None,
+) -> User:
+    """A professional member adds a colleague (nurse, doctor, secretary) to the conversation."""
+    if not user.role_enum.is_professional:
+        raise Forbidden("Seul un professionnel peut ajouter un participant.")
+    view = await find_conversation(db, user, conversation_id)
+    participant = await db.get(User, participant_id)
+    if (
+        participant is None
+        or not participant.role_enum.is_professional
+        or not participant.is_active
+    ):
+        raise NotFound("Professionnel introuvable.")
+    if participant.id in await member_ids(db, view.conversation):
+        return participant
+    db.add(
+        ConversationParticipant(
+            conversation_id=conversation_id,
+            user_id=participant.id,
+            added_by_id=user.id,
+            added_at=services.clock.now(),
+        )
+    )
+    audit.record(
+        db,
+        services.clock,
+        "conversation.participant_added",
+        actor_id=user.id,
+        ip=ip,
+        resource_type="conversation",
+        resource_id=conversation_id,
+        details={"participant_id": participant.id},
+    )
+    await db.commit()
+    return participant

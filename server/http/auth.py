@@ -33,7 +33,12 @@ def _origin_of(url: str) -> str | None:
 async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Cookie sessions ride along with cross-site requests, so unsafe methods must come from our
     own pages: the Origin (or, failing that, the Referer) must be this server's."""
-    if request.method in UNSAFE_METHODS and SESSION_COOKIE in request.cookies:
+    # socket.io's transport checks the Origin itself (signaling/server.py).
+    if (
+        request.method in UNSAFE_METHODS
+        and SESSION_COOKIE in request.cookies
+        and not request.path.startswith("/socket.io/")
+    ):
         allowed = {
             f"{request.scheme}://{request.host}".lower(),
             _origin_of(services_of(request).public_url),

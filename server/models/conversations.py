@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, id_column
@@ -26,3 +26,6 @@ class Conversation(Base):
     # None: follow the practitioner's messaging setting (domain.md §2).
     patient_can_write: Mapped[bool | None] = mapped_column(Boolean)
     created_at: Mapped[datetime]
+    # The seq of the latest message: incremented in the posting transaction, so gap-free.
+    last_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_message_at: Mapped[datetime | None]

@@ -1,0 +1,28 @@
+"""Real-time events leave the domain through this interface; socket.io implements it.
+
+Rooms: ``conv:{id}`` (members who subscribed to a conversation) and ``user:{id}`` (every tab of
+one user). With Redis configured, an event published by one process reaches the sockets of all.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+
+class EventPublisher(Protocol):
+    async def publish(self, event: str, data: dict[str, Any], *, room: str) -> None: ...
+
+
+def conversation_room(conversation_id: str) -> str:
+    return f"conv:{conversation_id}"
+
+
+def user_room(user_id: str) -> str:
+    return f"user:{user_id}"
+
+
+class NoEvents:
+    """For command-line tools that change data with no socket to tell."""
+
+    async def publish(self, event: str, data: dict[str, Any], *, room: str) -> None:
+        return None
