@@ -8,6 +8,8 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -80,3 +82,18 @@ async def migrate(engine: AsyncEngine) -> None:
             # nothing left to do. (SQLite's BEGIN IMMEDIATE already serializes them.)
             await conn.execute(text("SELECT pg_advisory_xact_lock(7240611)"))
         await conn.run_sync(lambda sync_conn: command.upgrade(alembic_config(sync_conn), "head"))
+
+
+async def insert_unless_exists(
+    db: AsyncSession, table: Any, values: dict[str, Any], conflict_columns: list[str]
+) -> bool:
+    """``INSERT … ON CONFLICT DO NOTHING`` on PostgreSQL and SQLite alike; True if inserted.
+
+    Used where two requests may create the same row at once: the loser learns it lost without an
+    IntegrityError, so its transaction stays usable.
+    """
+    dialect = db.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = insert(table).values(**values).on_conflict_do_nothing(index_elements=conflict_columns)
+    result = await db.execute(stmt)
+    return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -125,3 +125,13 @@ def outbox_links(outbox: Path) -> list[str]:
 
 def token_of(link: str) -> str:
     return link.rsplit("/", 1)[1]
+
+
+async def connect(doctor: Client, patient: Client) -> str:
+    """Put a patient in contact with a doctor (connection request accepted); the conversation id."""
+    assert doctor.user is not None
+    sent = await patient.post("/api/contact-requests", {"practitioner_id": doctor.user["id"]})
+    assert sent.status == 201, sent
+    accepted = await doctor.post(f"/api/contact-requests/{sent.body['id']}/accept")
+    assert accepted.status == 200, accepted
+    return str(accepted.body["conversation_id"])

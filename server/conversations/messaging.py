@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import audit, limits
 from server.conversations.policy import ALLOWED, Away, WriteDecision, patient_may_write
 from server.conversations.service import ConversationView, access_conversation, find_conversation
+from server.db import insert_unless_exists
 from server.errors import Forbidden, InvalidInput
 from server.models import (
     Attachment,
@@ -24,6 +24,7 @@ from server.models import (
     ReadMark,
     Role,
     User,
+    new_id,
 )
 from server.services import Services
 
@@ -147,25 +148,32 @@ async def post_message(
     )
     assert seq is not None
     is_patient = user.role == Role.PATIENT
-    message = Message(
-        conversation_id=conversation_id,
-        seq=seq,
-        author_id=user.id,
-        client_id=new.client_id,
-        body=new.body.strip(),
-        reason=(new.reason or Reason.OTHER) if is_patient else None,
-        reply_allowed=True if is_patient else new.reply_allowed,
-        created_at=now,
+    author_id = user.id
+    message_id = new_id()
+    inserted = await insert_unless_exists(
+        db,
+        Message.__table__,
+        {
+            "id": message_id,
+            "conversation_id": conversation_id,
+            "seq": seq,
+            "author_id": user.id,
+            "client_id": new.client_id,
+            "body": new.body.strip(),
+            "reason": (new.reason or Reason.OTHER) if is_patient else None,
+            "reply_allowed": True if is_patient else new.reply_allowed,
+            "created_at": now,
+        },
+        ["conversation_id", "author_id", "client_id"],
     )
-    db.add(message)
-    try:
-        await db.flush()
-    except IntegrityError:
+    if not inserted:
+        # The same client id was committed by a concurrent request: give its seq back. (After a
+        # rollback every loaded object is expired: use the plain id saved above.)
         await db.rollback()
-        again = await _existing(db, conversation_id, user.id, new.client_id)
-        if again is None:
-            raise
+        again = await _existing(db, conversation_id, author_id, new.client_id)
+        assert again is not None
         return Posted(await _view_of(db, again), created=False)
+    message = await db.get_one(Message, message_id)
     for attachment in attachments:
         attachment.message_id = message.id
     await _advance_read_mark(db, conversation_id, user.id, seq, now)
@@ -273,37 +281,37 @@ async def read_marks(db: AsyncSession, conversation_id: str) -> dict[str, int]:
 async def _advance_read_mark(
     db: AsyncSession, conversation_id: str, user_id: str, seq: int, now: datetime
 ) -> int:
-    mark = await db.get(ReadMark, (conversation_id, user_id))
-    if mark is None:
-        try:
-            async with db.begin_nested():
-                db.add(
-                    ReadMark(
-                        conversation_id=conversation_id,
-                        user_id=user_id,
-                        last_read_seq=seq,
-                        read_at=now,
-                    )
-                )
-            return seq
-        except IntegrityError:
-            mark = await db.get(ReadMark, (conversation_id, user_id))
-            assert mark is not None
+    created = await insert_unless_exists(
+        db,
+        ReadMark.__table__,
+        {
+            "conversation_id": conversation_id,
+            "user_id": user_id,
+            "last_read_seq": seq,
+            "read_at": now,
+        },
+        ["conversation_id", "user_id"],
+    )
+    if created:
+        return seq
     # Never backwards: a late request from an old tab cannot un-read messages.
     await db.execute(
         update(ReadMark)
         .where(
-            and_(
-                ReadMark.conversation_id == conversation_id,
-                ReadMark.user_id == user_id,
-                ReadMark.last_read_seq < seq,
-            )
+            ReadMark.conversation_id == conversation_id,
+            ReadMark.user_id == user_id,
+            ReadMark.last_read_seq < seq,
         )
         .values(last_read_seq=seq, read_at=now)
         .execution_options(synchronize_session=False)
     )
-    await db.refresh(mark)
-    return mark.last_read_seq
+    current = await db.scalar(
+        select(ReadMark.last_read_seq).where(
+            ReadMark.conversation_id == conversation_id, ReadMark.user_id == user_id
+        )
+    )
+    assert current is not None
+    return current
 
 
 async def mark_read(

@@ -5,13 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, func, or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from server import audit
+from server.db import insert_unless_exists
 from server.errors import Forbidden, NotFound
-from server.models import Conversation, ConversationParticipant, Role, SecretaryAssignment, User
+from server.models import (
+    Conversation,
+    ConversationParticipant,
+    Role,
+    SecretaryAssignment,
+    User,
+    new_id,
+)
 from server.services import Services
 from server.values import search_key
 
@@ -34,20 +41,24 @@ async def open_conversation(
     existing = await _find(db, practitioner_id, patient_id)
     if existing is not None:
         return existing
-    conversation = Conversation(
-        practitioner_id=practitioner_id,
-        patient_id=patient_id,
-        origin=origin,
-        patient_can_write=None,
-        created_at=services.clock.now(),
+    inserted = await insert_unless_exists(
+        db,
+        Conversation.__table__,
+        {
+            "id": new_id(),
+            "practitioner_id": practitioner_id,
+            "patient_id": patient_id,
+            "origin": origin,
+            "patient_can_write": None,
+            "created_at": services.clock.now(),
+            "last_seq": 0,
+        },
+        ["practitioner_id", "patient_id"],
     )
-    try:
-        async with db.begin_nested():
-            db.add(conversation)
-    except IntegrityError:
-        found = await _find(db, practitioner_id, patient_id)
-        assert found is not None
-        return found
+    conversation = await _find(db, practitioner_id, patient_id)
+    assert conversation is not None
+    if not inserted:
+        return conversation
     audit.record(
         db,
         services.clock,
