@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote
 
 from server.errors import TooLarge, UnsupportedMediaType
 
@@ -46,7 +47,8 @@ def sniff(head: bytes) -> str | None:
 def safe_filename(name: str | None, content_type: str) -> str:
     """Keep the name the person gave (it helps them), stripped of paths and control characters,
     with the extension of its real type."""
-    base = os.path.basename((name or "").replace("\\", "/")).strip()
+    # Some clients percent-encode the name in the multipart header; browsers send it raw.
+    base = os.path.basename(unquote(name or "").replace("\\", "/")).strip()
     base = "".join(c for c in base if c.isprintable() and c not in '"<>|:*?')[:200]
     stem, _ = os.path.splitext(base)
     return (stem or "document") + _EXTENSIONS[content_type]
