@@ -1,0 +1,149 @@
+"""Two real server processes sharing one database and the real Redis at 127.0.0.1:6379: a message
+posted through one process reaches a socket connected to the other."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+import redis.asyncio as aioredis
+from yarl import URL
+
+from tests.helpers import Client, connect, valid_rpps
+from tests.mail import free_port
+from tests.signaling.sockets import Tab
+
+REDIS_URL = os.environ.get("TC_TEST_REDIS", "redis://127.0.0.1:6379/0")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Remote:
+    """What ``Client`` needs of a server: its URLs."""
+
+    def __init__(self, port: int) -> None:
+        self.base = URL(f"http://127.0.0.1:{port}")
+
+    def make_url(self, path: str) -> URL:
+        return self.base.join(URL(path))
+
+
+@pytest.fixture
+async def redis_available() -> None:
+    try:
+        client = aioredis.from_url(REDIS_URL)
+        await asyncio.wait_for(client.ping(), 3)
+        await client.aclose()
+    except (OSError, TimeoutError, aioredis.RedisError):
+        if os.environ.get("CI"):
+            pytest.fail(f"Redis is required in CI but does not answer at {REDIS_URL}")
+        pytest.skip(f"Redis not reachable at {REDIS_URL}")
+
+
+@pytest.fixture
+def database() -> tuple[str, None]:  # the two processes share one SQLite file (below)
+    return "", None
+
+
+@pytest.fixture
+def processes(tmp_path: Path, redis_available: None) -> Iterator[tuple[Remote, Remote]]:
+    env = {
+        **os.environ,
+        "TC_DATA_DIR": str(tmp_path / "data"),
+        "TC_REDIS_URL": REDIS_URL,
+        "TC_SECRET_KEY": "two-process-test",
+    }
+    subprocess.run(
+        [sys.executable, "-m", "server", "migrate"],
+        env=env,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    ports = free_port(), free_port()
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "server", "serve", "--port", str(port)],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for port in ports
+    ]
+    try:
+        yield Remote(ports[0]), Remote(ports[1])
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=10)
+
+
+async def wait_healthy(remote: Remote) -> None:
+    async with aiohttp.ClientSession() as http:
+        for _ in range(100):
+            try:
+                async with http.get(remote.make_url("/healthz")) as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"{remote.base} did not start")
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[list[Client]]:
+    made: list[Client] = []
+    yield made
+    for client in made:
+        await client.close()
+
+
+@pytest.mark.timeout(90)
+async def test_message_crosses_processes_through_redis(
+    processes: tuple[Remote, Remote], clients: list[Client]
+) -> None:
+    a, b = processes
+    await wait_healthy(a)
+    await wait_healthy(b)
+    doctor = Client(a)  # type: ignore[arg-type]
+    patient = Client(b)  # type: ignore[arg-type]
+    clients.extend([doctor, patient])
+    await doctor.register(
+        email="dr@example.fr",
+        first_name="Claire",
+        last_name="Martin",
+        role="doctor",
+        rpps=valid_rpps(60),
+    )
+    await patient.register(email="p@example.fr", first_name="Jean", last_name="Dupont")
+    cid = await connect(doctor, patient)
+
+    patient_tab = Tab(patient)  # connected to process B
+    doctor_tab = Tab(doctor)  # connected to process A
+    try:
+        await patient_tab.connect()
+        await doctor_tab.connect()
+        assert (await patient_tab.subscribe(cid))["ok"]
+        assert (await doctor_tab.subscribe(cid))["ok"]
+        posted = await doctor.post(
+            f"/api/conversations/{cid}/messages",
+            {"client_id": "x1", "body": "Posté sur le processus A"},
+        )
+        assert posted.status == 201
+        [event] = await patient_tab.wait_for("message:new", within=10)
+        assert event["id"] == posted.body["id"] and event["body"] == "Posté sur le processus A"
+        await patient.post(f"/api/conversations/{cid}/read", {"up_to_seq": 1})  # on B
+        [read] = await doctor_tab.wait_for("message:read", within=10)
+        assert read["user_id"] == patient.user["id"] and read["up_to_seq"] == 1  # type: ignore[index]
+    finally:
+        await patient_tab.close()
+        await doctor_tab.close()
