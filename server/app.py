@@ -66,6 +66,14 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> web.Ap
     sio = create_socket_server(settings)
     register_handlers(sio, lambda: app[SERVICES])
     sio.attach(app)
+
+    async def close_sockets(_: web.Application) -> None:
+        # Open websockets would otherwise hold the shutdown until its timeout.
+        if sio.eio.sockets:  # (engine.io's disconnect-all fails when there is nobody)
+            await sio.eio.disconnect()  # every client, every transport
+        await sio.shutdown()
+
+    app.on_shutdown.append(close_sockets)
     app.cleanup_ctx.append(_services_context(settings, overrides, SocketPublisher(sio)))
     for table in (
         account_routes,

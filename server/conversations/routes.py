@@ -21,12 +21,12 @@ from server.conversations.serialize import (
     write_json,
 )
 from server.errors import Forbidden, MalformedRequest, NotFound, TooLarge
-from server.events import conversation_room
+from server.events import conversation_room, user_room
 from server.http.auth import client_ip, require_user
 from server.http.docs import documented
 from server.http.keys import services_of
 from server.http.parsing import parse_body, parse_query
-from server.models import Attachment, Message, User
+from server.models import Attachment, Conversation, Message, User
 from server.services import Services
 
 routes = web.RouteTableDef()
@@ -218,11 +218,17 @@ async def post(request: web.Request) -> web.Response:
             ip=client_ip(request),
         )
         marks = await messaging.read_marks(db, posted.view.message.conversation_id)
+        conversation = await db.get_one(Conversation, posted.view.message.conversation_id)
+        members = await service.member_ids(db, conversation)
     body = message_json(posted.view, marks)
     if posted.created:
-        await services.events.publish(
-            "message:new", body, room=conversation_room(posted.view.message.conversation_id)
-        )
+        await services.events.publish("message:new", body, room=conversation_room(conversation.id))
+        # Every member's open pages (the conversation list, other conversations) learn of it.
+        activity = {"conversation_id": conversation.id, "seq": body["seq"]}
+        for member_id in members:
+            await services.events.publish(
+                "conversation:activity", activity, room=user_room(member_id)
+            )
     return web.json_response(body, status=201 if posted.created else 200)
 
 

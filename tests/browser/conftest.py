@@ -37,7 +37,9 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str |
 
 
 @pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
+async def browser(aiohttp_server: object) -> AsyncIterator[Browser]:
+    """Depends on ``aiohttp_server`` so that the browser closes first at teardown: a server
+    closing under open websockets waits for its shutdown timeout."""
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):
             pytest.fail(f"Chromium is required in CI but {CHROMIUM} is missing")

@@ -1,4 +1,6 @@
+import { io } from "/static/vendor/socket.io.esm.min.js";
 import { ApiError, api, busy, dateFr, dateTimeFr, el, logout, showError } from "./api.js";
+import { Thread } from "./thread.js";
 
 const $ = (id) => document.getElementById(id);
 const STATUS = { pending: "En attente de réponse", accepted: "Acceptée", declined: "Déclinée" };
@@ -7,12 +9,35 @@ const SPECIALTY = { general_practice: "Médecine générale", pediatrics: "Pédi
 $("logout").addEventListener("click", logout);
 
 const nameOf = (p) => `${p.role === "doctor" ? "Dr " : ""}${p.first_name} ${p.last_name}`;
+let me = null;
+let socket = null;
+let thread = null;
+
+function openThread(id) {
+  closeThread();
+  $("home").hidden = true;
+  $("panel-thread").hidden = false;
+  history.replaceState(null, "", `#c=${id}`);
+  thread = new Thread({ root: $("panel-thread"), me, socket, conversationId: id, onBack: closeThread });
+  thread.start();
+}
+function closeThread() {
+  if (thread) { thread.close(); thread = null; }
+  $("panel-thread").hidden = true;
+  $("home").hidden = false;
+  history.replaceState(null, "", location.pathname);
+  loadConversations();
+}
 
 async function loadConversations() {
   const data = await api("GET", "/api/conversations");
-  $("conversations").replaceChildren(...data.items.map((c) => el("li", { "data-id": c.id },
+  $("conversations").replaceChildren(...data.items.map((c) => el("li", { "data-id": c.id, class: "clickable", tabindex: 0,
+    onclick: () => openThread(c.id), onkeydown: (e) => { if (e.key === "Enter") openThread(c.id); } },
     el("span", {}, el("span", { class: "who" }, nameOf(c.practitioner)), el("br"),
-      el("span", { class: "meta" }, `Depuis le ${dateFr(c.created_at)}`)))));
+      el("span", { class: "meta" }, c.last_message
+        ? `${c.last_message.author.id === me.id ? "Vous : " : ""}${c.last_message.body || "📎 pièce jointe"}`.slice(0, 90)
+        : `Depuis le ${dateFr(c.created_at)}`)),
+    c.unread ? el("span", { class: "unread", "aria-label": `${c.unread} non lus` }, String(c.unread)) : null)));
   $("conversations-empty").hidden = data.items.length > 0;
 }
 
@@ -61,7 +86,6 @@ $("find").addEventListener("submit", async (event) => {
 });
 
 async function start() {
-  let me;
   try {
     me = await api("GET", "/api/me");
   } catch (e) {
@@ -70,6 +94,14 @@ async function start() {
   }
   if (me.role !== "patient") { location.href = "/pro"; return; }
   $("me").textContent = `${me.first_name} ${me.last_name}`;
+  socket = io({ transports: ["websocket", "polling"] });
+  let refreshTimer;
+  socket.on("conversation:activity", () => {
+    clearTimeout(refreshTimer);
+    refreshTimer = setTimeout(() => { if (!$("home").hidden) loadConversations(); }, 300);
+  });
   await Promise.all([loadConversations(), loadRequests()]);
+  const opened = new URLSearchParams(location.hash.slice(1)).get("c");
+  if (opened) openThread(opened);
 }
 start();

@@ -1,30 +1,59 @@
+import { io } from "/static/vendor/socket.io.esm.min.js";
 import { ApiError, api, busy, dateFr, dateTimeFr, el, formData, logout, showError } from "./api.js";
+import { Thread } from "./thread.js";
 
 const $ = (id) => document.getElementById(id);
 const STATUS = { pending: "En attente", accepted: "Acceptée", expired: "Expirée", cancelled: "Annulée", declined: "Déclinée" };
 const DELIVERY = { queued: "envoi en cours", sending: "envoi en cours", sent: "envoyée", retrying: "échec, nouvel essai prévu", failed: "échec de l'envoi" };
 let me = null;
+let socket = null;
+let thread = null;
+let conversations = [];
+const TABS = ["conversations", "invitations", "requests", "messaging"];
 
 function selectTab(name) {
-  for (const tab of ["conversations", "invitations", "requests"]) {
+  closeThread();
+  for (const tab of TABS) {
     $(`tab-${tab}`).setAttribute("aria-selected", String(tab === name));
     $(`panel-${tab}`).hidden = tab !== name;
   }
   if (name === "invitations") loadInvitations();
   if (name === "requests") loadRequests();
   if (name === "conversations") loadConversations();
+  if (name === "messaging") loadMessaging();
 }
-for (const tab of ["conversations", "invitations", "requests"]) $(`tab-${tab}`).addEventListener("click", () => selectTab(tab));
+for (const tab of TABS) $(`tab-${tab}`).addEventListener("click", () => selectTab(tab));
+
+function openThread(id) {
+  closeThread();
+  for (const tab of TABS) $(`panel-${tab}`).hidden = true;
+  $("panel-thread").hidden = false;
+  history.replaceState(null, "", `#c=${id}`);
+  thread = new Thread({ root: $("panel-thread"), me, socket, conversationId: id, onBack: () => selectTab("conversations") });
+  thread.start();
+}
+function closeThread() {
+  if (!thread) return;
+  thread.close();
+  thread = null;
+  $("panel-thread").hidden = true;
+  history.replaceState(null, "", location.pathname);
+}
 $("requests-banner-open").addEventListener("click", () => selectTab("requests"));
 $("logout").addEventListener("click", logout);
 
 async function loadConversations() {
   const q = $("search").value.trim();
   const data = await api("GET", `/api/conversations${q ? `?q=${encodeURIComponent(q)}` : ""}`);
+  if (!q) conversations = data.items;
   const list = $("conversations");
-  list.replaceChildren(...data.items.map((c) => el("li", { "data-id": c.id },
+  list.replaceChildren(...data.items.map((c) => el("li", { "data-id": c.id, class: "clickable", tabindex: 0,
+    onclick: () => openThread(c.id), onkeydown: (e) => { if (e.key === "Enter") openThread(c.id); } },
     el("span", {}, el("span", { class: "who" }, `${c.patient.first_name} ${c.patient.last_name}`),
-      el("br"), el("span", { class: "meta" }, `Depuis le ${dateFr(c.created_at)}`)),
+      el("br"), el("span", { class: "meta" }, c.last_message
+        ? `${c.last_message.author.id === me.id ? "Vous : " : ""}${c.last_message.body || "📎 pièce jointe"}`.slice(0, 90)
+        : `Depuis le ${dateFr(c.created_at)}`)),
+    c.unread ? el("span", { class: "unread", "aria-label": `${c.unread} non lus` }, String(c.unread)) : null,
   )));
   $("conversations-empty").hidden = data.items.length > 0;
   $("conversations-empty").textContent = q ? `Aucun patient ne correspond à « ${q} ».`
@@ -162,6 +191,60 @@ async function loadRequests() {
   } catch (e) { showError($("requests-error"), e); }
 }
 
+const toLocalInput = (iso) => {
+  if (!iso) return "";
+  const d = new Date(iso);
+  return new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
+};
+
+async function loadMessaging() {
+  $("messaging-error").hidden = true;
+  $("messaging-ok").hidden = true;
+  try {
+    const [settings, list] = await Promise.all([api("GET", "/api/me/messaging"), api("GET", "/api/conversations")]);
+    $("msg-open").checked = settings.open;
+    $("away-on").checked = Boolean(settings.away);
+    $("away-fields").hidden = !settings.away;
+    $("away-from").value = toLocalInput(settings.away?.from);
+    $("away-until").value = toLocalInput(settings.away?.until);
+    $("away-message").value = settings.away?.message || "";
+    const chosen = new Set(settings.away?.exceptions || []);
+    $("away-exceptions").replaceChildren(...list.items.map((c) => el("label", { class: "inline" },
+      el("input", { type: "checkbox", value: c.patient.id, checked: chosen.has(c.patient.id) }),
+      ` ${c.patient.first_name} ${c.patient.last_name}`)));
+    if (!list.items.length) $("away-exceptions").replaceChildren(el("p", { class: "empty" }, "Aucun patient suivi."));
+  } catch (e) { showError($("messaging-error"), e); }
+}
+$("away-on").addEventListener("change", () => { $("away-fields").hidden = !$("away-on").checked; });
+$("messaging").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  $("messaging-error").hidden = true;
+  $("messaging-ok").hidden = true;
+  const body = { open: $("msg-open").checked, away: null };
+  if ($("away-on").checked) {
+    const from = $("away-from").value, until = $("away-until").value;
+    body.away = {
+      from: from ? new Date(from).toISOString() : null,
+      until: until ? new Date(until).toISOString() : null,
+      message: $("away-message").value.trim() || null,
+      exceptions: [...$("away-exceptions").querySelectorAll("input:checked")].map((i) => i.value),
+    };
+  }
+  await busy($("messaging"), async () => {
+    try {
+      await api("PUT", "/api/me/messaging", body);
+      $("messaging-ok").textContent = "Réglages enregistrés.";
+      $("messaging-ok").hidden = false;
+    } catch (e) { showError($("messaging-error"), e); }
+  });
+});
+
+let refreshTimer;
+function refreshSoon() {
+  clearTimeout(refreshTimer);
+  refreshTimer = setTimeout(() => { if (!$("panel-conversations").hidden) loadConversations(); }, 300);
+}
+
 async function start() {
   try {
     me = await api("GET", "/api/me");
@@ -174,7 +257,12 @@ async function start() {
   const practitioner = me.role === "doctor" || me.role === "nurse";
   $("tab-invitations").hidden = !practitioner;
   $("tab-requests").hidden = !practitioner;
+  $("tab-messaging").hidden = !practitioner;
+  socket = io({ transports: ["websocket", "polling"] });
+  socket.on("conversation:activity", refreshSoon);
   await loadConversations();
   if (practitioner) await loadRequests();
+  const opened = new URLSearchParams(location.hash.slice(1)).get("c");
+  if (opened) openThread(opened);
 }
 start();
