@@ -7,12 +7,13 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from server import audit, limits
 from server.conversations.service import open_conversation
 from server.errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited
 from server.models import (
+    PATIENT,
+    PRACTITIONER,
     ContactRequest,
     ContactRequestStatus,
     Conversation,
@@ -154,8 +155,7 @@ class ContactRequestView:
 
 
 async def list_requests(db: AsyncSession, user: User) -> list[ContactRequestView]:
-    patient = aliased(User)
-    practitioner = aliased(User)
+    patient, practitioner = PATIENT, PRACTITIONER
     stmt = (
         select(ContactRequest, patient, practitioner)
         .join(patient, patient.id == ContactRequest.patient_id)

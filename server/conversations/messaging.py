@@ -7,7 +7,9 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, case, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import audit, limits
@@ -59,6 +61,7 @@ class MessageView:
 class Posted:
     view: MessageView
     created: bool  # False: the same client_id was already posted; this is the first answer
+    conversation: Conversation | None = None
 
 
 async def write_decision(
@@ -150,21 +153,19 @@ async def post_message(
     is_patient = user.role == Role.PATIENT
     author_id = user.id
     message_id = new_id()
+    values = {
+        "id": message_id,
+        "conversation_id": conversation_id,
+        "seq": seq,
+        "author_id": user.id,
+        "client_id": new.client_id,
+        "body": new.body.strip(),
+        "reason": (new.reason or Reason.OTHER) if is_patient else None,
+        "reply_allowed": True if is_patient else new.reply_allowed,
+        "created_at": now,
+    }
     inserted = await insert_unless_exists(
-        db,
-        Message.__table__,
-        {
-            "id": message_id,
-            "conversation_id": conversation_id,
-            "seq": seq,
-            "author_id": user.id,
-            "client_id": new.client_id,
-            "body": new.body.strip(),
-            "reason": (new.reason or Reason.OTHER) if is_patient else None,
-            "reply_allowed": True if is_patient else new.reply_allowed,
-            "created_at": now,
-        },
-        ["conversation_id", "author_id", "client_id"],
+        db, Message.__table__, values, ["conversation_id", "author_id", "client_id"]
     )
     if not inserted:
         # The same client id was committed by a concurrent request: give its seq back. (After a
@@ -173,10 +174,11 @@ async def post_message(
         again = await _existing(db, conversation_id, author_id, new.client_id)
         assert again is not None
         return Posted(await _view_of(db, again), created=False)
-    message = await db.get_one(Message, message_id)
+    message = Message(**values)  # as inserted; no need to read it back
     for attachment in attachments:
-        attachment.message_id = message.id
-    await _advance_read_mark(db, conversation_id, user.id, seq, now)
+        attachment.message_id = message_id
+    # Writing implies having read what came before.
+    await _advance_read_mark(db, conversation_id, author_id, seq, now, need_result=False)
     audit.record(
         db,
         services.clock,
@@ -188,7 +190,9 @@ async def post_message(
         details={"seq": seq, "attachments": len(attachments)},
     )
     await db.commit()
-    return Posted(MessageView(message, user, attachments), created=True)
+    return Posted(
+        MessageView(message, user, attachments), created=True, conversation=view.conversation
+    )
 
 
 async def _claim_attachments(
@@ -279,39 +283,41 @@ async def read_marks(db: AsyncSession, conversation_id: str) -> dict[str, int]:
 
 
 async def _advance_read_mark(
-    db: AsyncSession, conversation_id: str, user_id: str, seq: int, now: datetime
+    db: AsyncSession,
+    conversation_id: str,
+    user_id: str,
+    seq: int,
+    now: datetime,
+    *,
+    need_result: bool = True,
 ) -> int:
-    created = await insert_unless_exists(
-        db,
-        ReadMark.__table__,
-        {
-            "conversation_id": conversation_id,
-            "user_id": user_id,
-            "last_read_seq": seq,
+    """Move a read mark forward in one statement (an upsert); never backwards, so a late
+    request from an old tab cannot un-read messages."""
+    dialect = db.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = insert(ReadMark).values(
+        conversation_id=conversation_id, user_id=user_id, last_read_seq=seq, read_at=now
+    )
+    current = ReadMark.__table__.c.last_read_seq
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["conversation_id", "user_id"],
+        set_={
+            "last_read_seq": case(
+                (current < stmt.excluded.last_read_seq, stmt.excluded.last_read_seq), else_=current
+            ),
             "read_at": now,
         },
-        ["conversation_id", "user_id"],
     )
-    if created:
+    await db.execute(stmt)
+    if not need_result:
         return seq
-    # Never backwards: a late request from an old tab cannot un-read messages.
-    await db.execute(
-        update(ReadMark)
-        .where(
-            ReadMark.conversation_id == conversation_id,
-            ReadMark.user_id == user_id,
-            ReadMark.last_read_seq < seq,
-        )
-        .values(last_read_seq=seq, read_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    current = await db.scalar(
+    result = await db.scalar(
         select(ReadMark.last_read_seq).where(
             ReadMark.conversation_id == conversation_id, ReadMark.user_id == user_id
         )
     )
-    assert current is not None
-    return current
+    assert result is not None
+    return result
 
 
 async def mark_read(

@@ -26,7 +26,7 @@ from server.http.auth import client_ip, require_user
 from server.http.docs import documented
 from server.http.keys import services_of
 from server.http.parsing import parse_body, parse_query
-from server.models import Attachment, Conversation, Message, User
+from server.models import Attachment, Message, User
 from server.services import Services
 
 routes = web.RouteTableDef()
@@ -217,14 +217,19 @@ async def post(request: web.Request) -> web.Response:
             ),
             ip=client_ip(request),
         )
-        marks = await messaging.read_marks(db, posted.view.message.conversation_id)
-        conversation = await db.get_one(Conversation, posted.view.message.conversation_id)
-        members = await service.member_ids(db, conversation)
+        members: set[str] = set()
+        if posted.conversation is not None:  # newly created
+            # Nobody else can have read a message that did not exist a moment ago.
+            marks: dict[str, int] = {}
+            members = await service.member_ids(db, posted.conversation)
+        else:
+            marks = await messaging.read_marks(db, posted.view.message.conversation_id)
     body = message_json(posted.view, marks)
     if posted.created:
-        await services.events.publish("message:new", body, room=conversation_room(conversation.id))
+        conversation_id = posted.view.message.conversation_id
+        await services.events.publish("message:new", body, room=conversation_room(conversation_id))
         # Every member's open pages (the conversation list, other conversations) learn of it.
-        activity = {"conversation_id": conversation.id, "seq": body["seq"]}
+        activity = {"conversation_id": conversation_id, "seq": body["seq"]}
         for member_id in members:
             await services.events.publish(
                 "conversation:activity", activity, room=user_room(member_id)

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from server import audit
 from server.db import insert_unless_exists
 from server.errors import Forbidden, NotFound
 from server.models import (
+    PATIENT,
+    PRACTITIONER,
     Conversation,
     ConversationParticipant,
     Role,
@@ -108,8 +109,7 @@ class ConversationView:
 async def list_conversations(
     db: AsyncSession, user: User, query: str | None = None, limit: int = 200
 ) -> list[ConversationView]:
-    patient = aliased(User)
-    practitioner = aliased(User)
+    patient, practitioner = PATIENT, PRACTITIONER
     stmt = (
         select(Conversation, patient, practitioner)
         .join(patient, patient.id == Conversation.patient_id)
@@ -137,8 +137,7 @@ async def list_conversations(
 
 async def find_conversation(db: AsyncSession, user: User, conversation_id: str) -> ConversationView:
     """The conversation if the user is a member; NotFound otherwise, whether it exists or not."""
-    patient = aliased(User)
-    practitioner = aliased(User)
+    patient, practitioner = PATIENT, PRACTITIONER
     row = (
         await db.execute(
             select(Conversation, patient, practitioner)
@@ -173,17 +172,14 @@ async def access_conversation(
 async def member_ids(db: AsyncSession, conversation: Conversation) -> set[str]:
     """Everyone who sees this conversation: patient, practitioner, the practitioner's
     secretaries, and added participants."""
-    secretaries = await db.scalars(
-        select(SecretaryAssignment.secretary_id).where(
-            SecretaryAssignment.doctor_id == conversation.practitioner_id
-        )
+    secretaries = select(SecretaryAssignment.secretary_id).where(
+        SecretaryAssignment.doctor_id == conversation.practitioner_id
     )
-    added = await db.scalars(
-        select(ConversationParticipant.user_id).where(
-            ConversationParticipant.conversation_id == conversation.id
-        )
+    added = select(ConversationParticipant.user_id).where(
+        ConversationParticipant.conversation_id == conversation.id
     )
-    return {conversation.patient_id, conversation.practitioner_id, *secretaries, *added}
+    others = await db.scalars(union_all(secretaries, added))
+    return {conversation.patient_id, conversation.practitioner_id, *others}
 
 
 def _escape_like(text: str) -> str:
