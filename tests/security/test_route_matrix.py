@@ -10,6 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+
 from server.accounts.service import NewUser, attach_secretary, create_user
 from server.models import Role, User
 from tests.helpers import PASSWORD, Client, outbox_links, valid_rpps
@@ -54,6 +56,19 @@ async def test_role_route_matrix(
     conversation_id = (await doctor.post(f"/api/contact-requests/{request['id']}/accept")).body[
         "conversation_id"
     ]
+    pdf = aiohttp.FormData()
+    pdf.add_field("file", b"%PDF-1.4 test", filename="ordonnance.pdf")
+    attachment_id = (await doctor.request("POST", "/api/uploads", data=pdf)).body["id"]
+    posted = await doctor.post(
+        f"/api/conversations/{conversation_id}/messages",
+        {
+            "client_id": "with-file",
+            "body": "Ordonnance",
+            "attachment_ids": [attachment_id],
+            "reply_allowed": False,
+        },
+    )
+    assert posted.status == 201
     second_request_patient = make_client()
     await second_request_patient.register(email="p2@example.fr", first_name="P", last_name="Deux")
     request2 = (
@@ -242,6 +257,112 @@ async def test_role_route_matrix(
                 "secretary": 200,
             },
         ),
+        (
+            "GET",
+            f"/api/conversations/{conversation_id}/messages",
+            None,
+            {
+                "anonymous": 401,
+                "patient": 200,
+                "stranger": 404,
+                "other_doctor": 404,
+                "nurse": 404,
+                "secretary": 200,
+            },
+        ),
+        # The doctor's last message expects no answer: the patient gets 403 with the reason.
+        (
+            "POST",
+            f"/api/conversations/{conversation_id}/messages",
+            {"client_id": "m", "body": "x"},
+            {
+                "anonymous": 401,
+                "patient": 403,
+                "stranger": 404,
+                "other_doctor": 404,
+                "nurse": 404,
+                "secretary": 201,
+            },
+        ),
+        (
+            "POST",
+            f"/api/conversations/{conversation_id}/read",
+            {"up_to_seq": 1},
+            {
+                "anonymous": 401,
+                "patient": 204,
+                "stranger": 404,
+                "other_doctor": 404,
+                "nurse": 404,
+                "secretary": 204,
+            },
+        ),
+        (
+            "PATCH",
+            f"/api/conversations/{conversation_id}",
+            {"patient_can_write": None},
+            {
+                "anonymous": 401,
+                "patient": 403,
+                "stranger": 403,
+                "other_doctor": 404,
+                "nurse": 404,
+                "secretary": 200,
+            },
+        ),
+        (
+            "POST",
+            f"/api/conversations/{conversation_id}/participants",
+            {"user_id": doctor_id},
+            {
+                "anonymous": 401,
+                "patient": 403,
+                "stranger": 403,
+                "other_doctor": 404,
+                "nurse": 404,
+                "secretary": 200,
+            },
+        ),
+        (
+            "GET",
+            f"/api/attachments/{attachment_id}",
+            None,
+            {
+                "anonymous": 401,
+                "patient": 200,
+                "stranger": 404,
+                "other_doctor": 404,
+                "nurse": 404,
+                "secretary": 200,
+            },
+        ),
+        (
+            "GET",
+            "/api/me/messaging",
+            None,
+            {
+                "anonymous": 401,
+                "patient": 403,
+                "stranger": 403,
+                "other_doctor": 200,
+                "nurse": 200,
+                "secretary": 403,
+            },
+        ),
+        (
+            "PUT",
+            "/api/me/messaging",
+            {"open": False},
+            {
+                "anonymous": 401,
+                "patient": 403,
+                "stranger": 403,
+                "other_doctor": 200,
+                "nurse": 200,
+                "secretary": 403,
+            },
+        ),
+        ("POST", "/api/uploads", None, {"anonymous": 401}),
     ]
     callers = {
         "anonymous": anonymous,
@@ -266,6 +387,9 @@ async def test_role_route_matrix(
         conversation_id
     ]
     assert (await stranger.get("/api/conversations")).body["items"] == []
+    # Only the secretary's message was added by the calls above (besides the doctor's own).
+    history = (await doctor.get(f"/api/conversations/{conversation_id}/messages")).body["items"]
+    assert [m["author"]["role"] for m in history] == ["doctor", "secretary"]
     # The invitation was left untouched by every refused call.
     [mine] = [i for i in (await doctor.get("/api/invitations")).body["items"] if i["id"] == inv]
     assert mine["status"] == "pending" and mine["first_name"] == "A"
