@@ -13,6 +13,7 @@ from aiohttp import web
 from server import limits
 from server.accounts.routes import routes as account_routes
 from server.audit.routes import routes as audit_routes
+from server.calls.routes import routes as call_routes
 from server.clock import Clock, SystemClock
 from server.contacts.routes import routes as contact_routes
 from server.conversations.attachments import AttachmentStore
@@ -40,6 +41,7 @@ from server.passwords import Passwords
 from server.ratelimit import RateLimiter
 from server.services import Services
 from server.settings import Settings
+from signaling.calls import register_call_handlers
 from signaling.server import SocketPublisher, create_socket_server, register_handlers
 
 
@@ -65,6 +67,7 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> web.Ap
     )
     sio = create_socket_server(settings)
     register_handlers(sio, lambda: app[SERVICES])
+    register_call_handlers(sio, lambda: app[SERVICES])
     sio.attach(app)
 
     async def close_sockets(_: web.Application) -> None:
@@ -78,6 +81,7 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> web.Ap
     for table in (
         account_routes,
         audit_routes,
+        call_routes,
         invitation_routes,
         contact_routes,
         conversation_routes,

@@ -21,6 +21,10 @@ def user_room(user_id: str) -> str:
     return f"user:{user_id}"
 
 
+def call_room(call_id: str) -> str:
+    return f"call:{call_id}"
+
+
 class NoEvents:
     """For command-line tools that change data with no socket to tell."""
 

@@ -55,6 +55,11 @@ async def patient_page(request: web.Request) -> web.StreamResponse:
     return _page("patient.html")
 
 
+@routes.get("/c/{call_id}")
+async def call_page(request: web.Request) -> web.StreamResponse:
+    return _page("call.html")
+
+
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
     async with services_of(request).sessionmaker() as db:

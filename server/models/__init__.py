@@ -5,6 +5,7 @@ from sqlalchemy.orm import aliased
 from .accounts import AuthSession, Practice, Role, SecretaryAssignment, User
 from .audit import AuditEvent
 from .base import Base, new_id
+from .calls import Call, CallEvent, CallPeer, CallStatus
 from .contacts import ContactRequest, ContactRequestStatus
 from .conversations import Conversation
 from .invitations import Channel, Delivery, DeliveryStatus, Invitation, InvitationStatus
@@ -25,6 +26,10 @@ __all__ = [
     "AuthSession",
     "AwayException",
     "Base",
+    "Call",
+    "CallEvent",
+    "CallPeer",
+    "CallStatus",
     "Channel",
     "ContactRequest",
     "ContactRequestStatus",

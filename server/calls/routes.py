@@ -1,0 +1,209 @@
+"""HTTP routes for calls."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from server.calls import service
+from server.calls.turn import ice_servers
+from server.conversations import messaging
+from server.conversations.serialize import message_json
+from server.errors import Forbidden
+from server.events import call_room, conversation_room, user_room
+from server.http.auth import client_ip, require_user
+from server.http.docs import documented
+from server.http.keys import services_of
+from server.http.parsing import parse_body
+from server.http.serialize import iso, person_json
+from server.services import Services
+
+routes = web.RouteTableDef()
+
+
+class CallBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["p2p", "sfu"] = "p2p"
+
+
+class NurseBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    nurse_id: str = Field(min_length=1, max_length=64)
+    # In the room with the patient (one device), or joining from elsewhere.
+    assistance: Literal["in_room", "remote"] = "remote"
+
+
+def join_url(services: Services, call_id: str) -> str:
+    return f"{services.public_url}/c/{call_id}"
+
+
+def call_json(
+    services: Services, view: service.CallView, events: list[Any] | None = None
+) -> dict[str, Any]:
+    call = view.call
+    body: dict[str, Any] = {
+        "id": call.id,
+        "conversation_id": call.conversation_id,
+        "mode": call.mode,
+        "status": call.status,
+        "join_url": join_url(services, call.id),
+        "created_at": iso(call.created_at),
+        "ended_at": iso(call.ended_at),
+        "nurse_id": call.nurse_id,
+        "assistance": call.assistance,
+        "participants": [
+            {
+                "peer_id": p.id,
+                "user": person_json(u),
+                "joined_at": iso(p.joined_at),
+                "left_at": iso(p.left_at),
+            }
+            for p, u in view.peers
+        ],
+    }
+    if events is not None:
+        body["timeline"] = [
+            {"at": iso(e.at), "kind": e.kind, "user_id": e.user_id, "peer_id": e.peer_id}
+            for e in events
+            if e.kind != "stats"
+        ]
+        body["video_both_ways_seconds"] = service.video_both_ways_seconds(
+            events, services.clock.now()
+        )
+    return body
+
+
+@routes.post("/api/conversations/{id}/calls")
+@documented(
+    "Professional: start a video call (rings the members; posts the join link)", body=CallBody
+)
+async def start(request: web.Request) -> web.Response:
+    services = services_of(request)
+    ip = client_ip(request)
+    async with services.sessionmaker() as db:
+        user = await require_user(request, db)
+        body = await parse_body(request, CallBody)
+        call, conversation = await service.start_call(
+            db, services, user, request.match_info["id"], body.mode, ip=ip
+        )
+        await db.commit()
+        # The link in the conversation reaches members who are not online now.
+        posted = await messaging.post_message(
+            db,
+            services,
+            user,
+            call.conversation_id,
+            messaging.NewMessage(
+                client_id=f"call:{call.id}",
+                body="📹 Téléconsultation vidéo : rejoignez l'appel ici "
+                f"{join_url(services, call.id)}",
+            ),
+            ip=ip,
+        )
+        members = await service.member_ids(db, conversation.conversation)
+        view = await service.call_view(db, call, conversation.conversation)
+    if posted.created:
+        await services.events.publish(
+            "message:new",
+            message_json(posted.view, {}),
+            room=conversation_room(call.conversation_id),
+        )
+    ring = {
+        "call_id": call.id,
+        "conversation_id": call.conversation_id,
+        "from": {**person_json(user), "display_name": user.display_name},
+        "join_url": join_url(services, call.id),
+    }
+    for member_id in members - {user.id}:
+        await services.events.publish("call:ring", ring, room=user_room(member_id))
+    return web.json_response(call_json(services, view), status=201)
+
+
+@routes.get("/api/calls/{id}")
+@documented("A call: status, participants with join/leave times, timeline")
+async def show(request: web.Request) -> web.Response:
+    services = services_of(request)
+    async with services.sessionmaker() as db:
+        user = await require_user(request, db)
+        call, conversation = await service.access_call(db, user, request.match_info["id"])
+        view = await service.call_view(db, call, conversation.conversation)
+        events = await service.timeline(db, call.id)
+        body = call_json(services, view, events)
+        body["conversation"] = {
+            "id": conversation.conversation.id,
+            "patient": person_json(conversation.patient),
+            "practitioner": {
+                **person_json(conversation.practitioner),
+                "display_name": conversation.practitioner.display_name,
+            },
+        }
+    return web.json_response(body)
+
+
+@routes.post("/api/calls/{id}/end")
+@documented("End the call for everyone")
+async def end(request: web.Request) -> web.Response:
+    services = services_of(request)
+    async with services.sessionmaker() as db:
+        user = await require_user(request, db)
+        call, conversation = await service.access_call(db, user, request.match_info["id"])
+        if not user.role_enum.is_professional:
+            raise Forbidden(
+                "Seul un professionnel peut terminer l'appel pour tous ; vous pouvez le quitter."
+            )
+        await service.end_call(db, services, call, user_id=user.id, ip=client_ip(request))
+        view = await service.call_view(db, call, conversation.conversation)
+    await services.events.publish("call:ended", {"call_id": call.id}, room=call_room(call.id))
+    return web.json_response(call_json(services, view))
+
+
+@routes.post("/api/calls/{id}/invite-nurse")
+@documented("Add a nurse to the call (assisted teleconsultation)", body=NurseBody)
+async def invite_nurse(request: web.Request) -> web.Response:
+    services = services_of(request)
+    async with services.sessionmaker() as db:
+        user = await require_user(request, db)
+        body = await parse_body(request, NurseBody)
+        call = await service.invite_nurse(
+            db,
+            services,
+            user,
+            request.match_info["id"],
+            body.nurse_id,
+            body.assistance,
+            ip=client_ip(request),
+        )
+        _, conversation = await service.access_call(db, user, call.id)
+        view = await service.call_view(db, call, conversation.conversation)
+    await services.events.publish(
+        "call:ring",
+        {
+            "call_id": call.id,
+            "conversation_id": call.conversation_id,
+            "from": {**person_json(user), "display_name": user.display_name},
+            "join_url": join_url(services, call.id),
+        },
+        room=user_room(body.nurse_id),
+    )
+    return web.json_response(call_json(services, view))
+
+
+@routes.get("/api/calls/{id}/ice-servers")
+@documented("ICE servers for this call, with time-limited TURN credentials")
+async def ice(request: web.Request) -> web.Response:
+    services = services_of(request)
+    async with services.sessionmaker() as db:
+        user = await require_user(request, db)
+        await service.access_call(db, user, request.match_info["id"])
+    settings = services.settings
+    return web.json_response(
+        {
+            "iceServers": ice_servers(
+                settings.turn_urls, settings.turn_secret, user.id, services.clock.now()
+            )
+        }
+    )

@@ -1,0 +1,354 @@
+"""Call domain logic: start, access, join, leave, end, invite a nurse, record quality samples."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server import audit
+from server.conversations.service import ConversationView, find_conversation
+from server.conversations.service import member_ids as member_ids
+from server.errors import Conflict, Forbidden, InvalidInput, NotFound
+from server.models import (
+    Call,
+    CallEvent,
+    CallPeer,
+    CallStatus,
+    Conversation,
+    ConversationParticipant,
+    Role,
+    User,
+)
+from server.services import Services
+
+# A call nobody is in any more ends after this delay (a reload or a network change comes back
+# well within it).
+EMPTY_CALL_GRACE = timedelta(minutes=2)
+# Quality samples kept per peer: a 45-minute call sampled every 5 s.
+MAX_STATS_PER_PEER = 600
+
+
+@dataclass(frozen=True)
+class CallView:
+    call: Call
+    conversation: Conversation
+    peers: list[tuple[CallPeer, User]]
+
+
+def _event(
+    db: AsyncSession,
+    services: Services,
+    call_id: str,
+    kind: str,
+    *,
+    user_id: str | None = None,
+    peer_id: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> None:
+    db.add(
+        CallEvent(
+            call_id=call_id,
+            at=services.clock.now(),
+            kind=kind,
+            user_id=user_id,
+            peer_id=peer_id,
+            data=data,
+        )
+    )
+
+
+async def start_call(
+    db: AsyncSession,
+    services: Services,
+    user: User,
+    conversation_id: str,
+    mode: str,
+    *,
+    ip: str | None,
+) -> tuple[Call, ConversationView]:
+    if not user.role_enum.is_professional or user.role == Role.SECRETARY:
+        raise Forbidden("Seul un médecin ou un infirmier peut lancer une vidéo.")
+    view = await find_conversation(db, user, conversation_id)
+    if mode == "sfu" and not services.settings.sfu:
+        raise InvalidInput("mode : le relais vidéo du serveur (SFU) est désactivé (TC_SFU=off)")
+    if mode == "sfu":
+        raise InvalidInput(
+            "mode : le relais vidéo du serveur (SFU) n'est pas encore disponible ; "
+            "utilisez le mode p2p"
+        )
+    existing = await db.scalar(
+        select(Call).where(Call.conversation_id == conversation_id, Call.status != CallStatus.ENDED)
+    )
+    if existing is not None:
+        # A second click on the camera button joins the call already under way.
+        return existing, view
+    call = Call(
+        conversation_id=conversation_id,
+        created_by_id=user.id,
+        mode=mode,
+        status=CallStatus.RINGING,
+        created_at=services.clock.now(),
+    )
+    db.add(call)
+    await db.flush()
+    _event(db, services, call.id, "created", user_id=user.id, data={"mode": mode})
+    audit.record(
+        db,
+        services.clock,
+        "call.started",
+        actor_id=user.id,
+        ip=ip,
+        resource_type="call",
+        resource_id=call.id,
+        details={"conversation_id": conversation_id},
+    )
+    return call, view
+
+
+async def access_call(db: AsyncSession, user: User, call_id: str) -> tuple[Call, ConversationView]:
+    """The call if the user may be in it: a member of its conversation, or its invited nurse.
+    Otherwise NotFound, whether it exists or not."""
+    call = await db.get(Call, call_id)
+    if call is None:
+        raise NotFound("Appel introuvable.")
+    if call.nurse_id is not None and call.nurse_id == user.id:
+        conversation = await db.get_one(Conversation, call.conversation_id)
+        patient = await db.get_one(User, conversation.patient_id)
+        practitioner = await db.get_one(User, conversation.practitioner_id)
+        return call, ConversationView(conversation, patient, practitioner)
+    try:
+        view = await find_conversation(db, user, call.conversation_id)
+    except NotFound:
+        raise NotFound("Appel introuvable.") from None
+    return call, view
+
+
+async def call_view(db: AsyncSession, call: Call, conversation: Conversation) -> CallView:
+    rows = (
+        await db.execute(
+            select(CallPeer, User)
+            .join(User, User.id == CallPeer.user_id)
+            .where(CallPeer.call_id == call.id)
+            .order_by(CallPeer.joined_at)
+        )
+    ).all()
+    return CallView(call, conversation, [(p, u) for p, u in rows])
+
+
+async def join(
+    db: AsyncSession, services: Services, user: User, call_id: str, sid: str, *, ip: str | None
+) -> tuple[CallPeer, list[tuple[CallPeer, User]]]:
+    call, _ = await access_call(db, user, call_id)
+    if call.status == CallStatus.ENDED:
+        raise Conflict("Cet appel est terminé.")
+    now = services.clock.now()
+    # A reload: the same user's peers on this same socket cannot exist, but a previous socket of
+    # the same tab may linger until its disconnect is noticed; it is simply another peer.
+    peer = CallPeer(call_id=call.id, user_id=user.id, sid=sid, joined_at=now)
+    db.add(peer)
+    await db.flush()
+    others = (
+        await db.execute(
+            select(CallPeer, User)
+            .join(User, User.id == CallPeer.user_id)
+            .where(CallPeer.call_id == call.id, CallPeer.left_at.is_(None), CallPeer.id != peer.id)
+        )
+    ).all()
+    if others and call.status == CallStatus.RINGING:
+        call.status = CallStatus.ACTIVE
+    call.empty_since = None
+    _event(db, services, call.id, "joined", user_id=user.id, peer_id=peer.id)
+    audit.record(
+        db,
+        services.clock,
+        "call.joined",
+        actor_id=user.id,
+        ip=ip,
+        resource_type="call",
+        resource_id=call.id,
+    )
+    await db.commit()
+    return peer, [(p, u) for p, u in others]
+
+
+async def peer_of(db: AsyncSession, call_id: str, peer_id: str) -> CallPeer | None:
+    """An active peer of this call (None for a peer of another call, or one who left)."""
+    peer = await db.get(CallPeer, peer_id)
+    if peer is None or peer.call_id != call_id or peer.left_at is not None:
+        return None
+    return peer
+
+
+async def active_peer_for_sid(db: AsyncSession, call_id: str, sid: str) -> CallPeer | None:
+    return await db.scalar(
+        select(CallPeer).where(
+            CallPeer.call_id == call_id, CallPeer.sid == sid, CallPeer.left_at.is_(None)
+        )
+    )
+
+
+async def leave(db: AsyncSession, services: Services, peer: CallPeer) -> bool:
+    """Mark a peer gone; True if the call is now empty."""
+    now = services.clock.now()
+    peer.left_at = now
+    _event(db, services, peer.call_id, "left", user_id=peer.user_id, peer_id=peer.id)
+    remaining = await db.scalar(
+        select(CallPeer.id)
+        .where(CallPeer.call_id == peer.call_id, CallPeer.left_at.is_(None), CallPeer.id != peer.id)
+        .limit(1)
+    )
+    call = await db.get_one(Call, peer.call_id)
+    empty = remaining is None
+    if empty and call.status != CallStatus.ENDED:
+        call.empty_since = now
+    await db.commit()
+    return empty
+
+
+async def peers_of_sid(db: AsyncSession, sid: str) -> list[CallPeer]:
+    return list(
+        await db.scalars(select(CallPeer).where(CallPeer.sid == sid, CallPeer.left_at.is_(None)))
+    )
+
+
+async def end_call(
+    db: AsyncSession, services: Services, call: Call, *, user_id: str | None, ip: str | None
+) -> list[CallPeer]:
+    """End the call; return the peers still in it (to tell them)."""
+    if call.status == CallStatus.ENDED:
+        return []
+    now = services.clock.now()
+    call.status = CallStatus.ENDED
+    call.ended_at = now
+    peers = list(
+        await db.scalars(
+            select(CallPeer).where(CallPeer.call_id == call.id, CallPeer.left_at.is_(None))
+        )
+    )
+    await db.execute(
+        update(CallPeer)
+        .where(CallPeer.call_id == call.id, CallPeer.left_at.is_(None))
+        .values(left_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    _event(db, services, call.id, "ended", user_id=user_id)
+    audit.record(
+        db,
+        services.clock,
+        "call.ended",
+        actor_id=user_id,
+        ip=ip,
+        resource_type="call",
+        resource_id=call.id,
+    )
+    await db.commit()
+    return peers
+
+
+async def end_if_still_empty(db: AsyncSession, services: Services, call_id: str) -> bool:
+    call = await db.get(Call, call_id)
+    if call is None or call.status == CallStatus.ENDED or call.empty_since is None:
+        return False
+    if services.clock.now() - call.empty_since < EMPTY_CALL_GRACE:
+        return False
+    await end_call(db, services, call, user_id=None, ip=None)
+    return True
+
+
+async def invite_nurse(
+    db: AsyncSession,
+    services: Services,
+    user: User,
+    call_id: str,
+    nurse_id: str,
+    assistance: str,
+    *,
+    ip: str | None,
+) -> Call:
+    call, view = await access_call(db, user, call_id)
+    if not user.role_enum.is_professional:
+        raise Forbidden("Seul un professionnel peut ajouter un infirmier à l'appel.")
+    if call.status == CallStatus.ENDED:
+        raise Conflict("Cet appel est terminé.")
+    nurse = await db.get(User, nurse_id)
+    if nurse is None or nurse.role != Role.NURSE or not nurse.is_active:
+        raise NotFound("Infirmier introuvable.")
+    call.nurse_id = nurse.id
+    call.assistance = assistance
+    # The nurse also joins the conversation, to follow up and see the documents.
+    if nurse.id not in await member_ids(db, view.conversation):
+        db.add(
+            ConversationParticipant(
+                conversation_id=call.conversation_id,
+                user_id=nurse.id,
+                added_by_id=user.id,
+                added_at=services.clock.now(),
+            )
+        )
+    _event(
+        db,
+        services,
+        call.id,
+        "nurse_invited",
+        user_id=user.id,
+        data={"nurse_id": nurse.id, "assistance": assistance},
+    )
+    audit.record(
+        db,
+        services.clock,
+        "call.nurse_invited",
+        actor_id=user.id,
+        ip=ip,
+        resource_type="call",
+        resource_id=call.id,
+        details={"nurse_id": nurse.id},
+    )
+    await db.commit()
+    return call
+
+
+async def record_stats(
+    db: AsyncSession, services: Services, peer: CallPeer, sample: dict[str, Any]
+) -> None:
+    count = await db.scalar(
+        select(func.count(CallEvent.id)).where(
+            CallEvent.peer_id == peer.id, CallEvent.kind == "stats"
+        )
+    )
+    if (count or 0) >= MAX_STATS_PER_PEER:
+        return
+    _event(db, services, peer.call_id, "stats", user_id=peer.user_id, peer_id=peer.id, data=sample)
+    await db.commit()
+
+
+async def timeline(db: AsyncSession, call_id: str) -> list[CallEvent]:
+    return list(
+        await db.scalars(
+            select(CallEvent).where(CallEvent.call_id == call_id).order_by(CallEvent.at)
+        )
+    )
+
+
+def video_both_ways_seconds(events: list[CallEvent], now: datetime) -> float:
+    """How long each of two or more peers was receiving video, from their quality samples: the
+    span during which every reporting peer's decoded-frame counter was growing."""
+    spans: dict[str, tuple[datetime, datetime]] = {}
+    last: dict[str, tuple[datetime, int]] = {}
+    for event in events:
+        if event.kind != "stats" or event.peer_id is None or not event.data:
+            continue
+        frames = int((event.data.get("video_in") or {}).get("frames_decoded") or 0)
+        previous = last.get(event.peer_id)
+        if previous is not None and frames > previous[1]:
+            start, _ = spans.get(event.peer_id, (previous[0], previous[0]))
+            spans[event.peer_id] = (start, event.at)
+        last[event.peer_id] = (event.at, frames)
+    if len(spans) < 2:
+        return 0.0
+    start = max(s for s, _ in spans.values())
+    end = min(e for _, e in spans.values())
+    return max(0.0, (end - start).total_seconds())

@@ -1,0 +1,182 @@
+"""Call signaling over socket.io: join, relay of SDP and ICE between the peers of one call only,
+quality samples, leave. Every relay checks that sender and receiver are active peers of the same
+call; nothing crosses calls."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import socketio
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from server.calls import service
+from server.calls.turn import ice_servers
+from server.errors import AppError
+from server.events import call_room
+from server.http.serialize import person_json
+from server.models import CallPeer, User
+from server.services import Services
+
+log = logging.getLogger("teleconsult.signaling.calls")
+
+MAX_SDP = 64 * 1024
+
+
+class JoinBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    call_id: str = Field(min_length=1, max_length=64)
+
+
+class SignalBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    call_id: str = Field(min_length=1, max_length=64)
+    to: str = Field(min_length=1, max_length=64)
+    description: dict[str, Any] | None = None
+    candidate: dict[str, Any] | None = None
+
+
+class StatsBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    call_id: str = Field(min_length=1, max_length=64)
+    stats: dict[str, Any]
+
+
+def _bad(detail: str, status: int = 422) -> dict[str, Any]:
+    return {"ok": False, "status": status, "detail": detail}
+
+
+def register_call_handlers(
+    sio: socketio.AsyncServer, services_of_app: Callable[[], Services]
+) -> None:
+    pending: set[asyncio.Task[None]] = set()
+
+    async def user_of(sid: str, services: Services) -> User | None:
+        session = await sio.get_session(sid)
+        async with services.sessionmaker() as db:
+            user = await db.get(User, session["user_id"])
+            if user is None or not user.is_active:
+                return None
+            db.expunge(user)
+            return user
+
+    async def end_later(call_id: str) -> None:
+        services = services_of_app()
+        await asyncio.sleep(service.EMPTY_CALL_GRACE.total_seconds())
+        async with services.sessionmaker() as db:
+            if await service.end_if_still_empty(db, services, call_id):
+                await sio.emit("call:ended", {"call_id": call_id}, room=call_room(call_id))
+
+    async def announce_left(peer: CallPeer, empty: bool) -> None:
+        await sio.emit(
+            "call:peer-left",
+            {"call_id": peer.call_id, "peer_id": peer.id},
+            room=call_room(peer.call_id),
+        )
+        if empty:
+            task = asyncio.get_running_loop().create_task(end_later(peer.call_id))
+            pending.add(task)  # keep a reference until it is done
+            task.add_done_callback(pending.discard)
+
+    async def join(sid: str, data: Any) -> dict[str, Any]:
+        try:
+            body = JoinBody.model_validate(data if isinstance(data, dict) else {})
+        except ValidationError as exc:
+            return _bad(str(exc.errors()[0]["msg"]))
+        services = services_of_app()
+        user = await user_of(sid, services)
+        if user is None:
+            return _bad("Session expirée.", 401)
+        session = await sio.get_session(sid)
+        try:
+            async with services.sessionmaker() as db:
+                peer, others = await service.join(
+                    db, services, user, body.call_id, sid, ip=session.get("ip")
+                )
+        except AppError as exc:
+            return _bad(exc.detail, exc.status)
+        await sio.enter_room(sid, call_room(body.call_id))
+        await sio.emit(
+            "call:peer-joined",
+            {"call_id": body.call_id, "peer_id": peer.id, "user": person_json(user)},
+            room=call_room(body.call_id),
+            skip_sid=sid,
+        )
+        settings = services.settings
+        return {
+            "ok": True,
+            "peer_id": peer.id,
+            "peers": [{"peer_id": p.id, "user": person_json(u)} for p, u in others],
+            "ice_servers": ice_servers(
+                settings.turn_urls, settings.turn_secret, user.id, services.clock.now()
+            ),
+        }
+
+    async def signal(sid: str, data: Any) -> dict[str, Any]:
+        try:
+            body = SignalBody.model_validate(data if isinstance(data, dict) else {})
+        except ValidationError as exc:
+            return _bad(str(exc.errors()[0]["msg"]))
+        # A null candidate is meaningful (end of candidates): look at the keys, not values.
+        if ("description" in data) == ("candidate" in data):
+            return _bad("un seul de description ou candidate attendu")
+        if body.description is not None and len(str(body.description.get("sdp", ""))) > MAX_SDP:
+            return _bad("description trop longue", 413)
+        services = services_of_app()
+        async with services.sessionmaker() as db:
+            sender = await service.active_peer_for_sid(db, body.call_id, sid)
+            target = await service.peer_of(db, body.call_id, body.to)
+        if sender is None or target is None:
+            # Same answer whether the call, the sender or the target is unknown or elsewhere.
+            return _bad("Pair introuvable dans cet appel.", 404)
+        payload: dict[str, Any] = {"call_id": body.call_id, "from": sender.id}
+        if body.description is not None:
+            payload["description"] = body.description
+        else:
+            payload["candidate"] = body.candidate
+        await sio.emit("call:signal", payload, to=target.sid)
+        return {"ok": True}
+
+    async def stats(sid: str, data: Any) -> dict[str, Any]:
+        try:
+            body = StatsBody.model_validate(data if isinstance(data, dict) else {})
+        except ValidationError as exc:
+            return _bad(str(exc.errors()[0]["msg"]))
+        if len(str(body.stats)) > 4096:
+            return _bad("échantillon trop gros", 413)
+        services = services_of_app()
+        async with services.sessionmaker() as db:
+            peer = await service.active_peer_for_sid(db, body.call_id, sid)
+            if peer is None:
+                return _bad("Pair introuvable dans cet appel.", 404)
+            await service.record_stats(db, services, peer, body.stats)
+        return {"ok": True}
+
+    async def leave(sid: str, data: Any) -> dict[str, Any]:
+        call_id = data.get("call_id") if isinstance(data, dict) else None
+        if not isinstance(call_id, str):
+            return _bad("call_id attendu")
+        services = services_of_app()
+        async with services.sessionmaker() as db:
+            peer = await service.active_peer_for_sid(db, call_id, sid)
+            if peer is None:
+                return {"ok": True}
+            empty = await service.leave(db, services, peer)
+        await sio.leave_room(sid, call_room(call_id))
+        await announce_left(peer, empty)
+        return {"ok": True}
+
+    async def disconnect(sid: str, *_: Any) -> None:
+        services = services_of_app()
+        async with services.sessionmaker() as db:
+            for peer in await service.peers_of_sid(db, sid):
+                empty = await service.leave(db, services, peer)
+                await announce_left(peer, empty)
+
+    sio.on("call:join", join)
+    sio.on("call:signal", signal)
+    sio.on("call:stats", stats)
+    sio.on("call:leave", leave)
+    sio.on("disconnect", disconnect)

@@ -1,0 +1,141 @@
+"""Call signaling: join, relay between peers of one call only, leave, end."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from tests.helpers import Client, connect, valid_rpps
+from tests.signaling.sockets import Tab
+
+MakeClient = Callable[[], Client]
+EVENTS = ("call:ring", "call:peer-joined", "call:peer-left", "call:signal", "call:ended")
+
+
+@pytest.fixture
+async def tabs() -> AsyncIterator[Callable[[Client], Tab]]:
+    opened: list[Tab] = []
+
+    def open_tab(client: Client) -> Tab:
+        tab = Tab(client)
+        for name in EVENTS:
+            tab.sio.on(name, tab._recorder(name))
+        opened.append(tab)
+        return tab
+
+    yield open_tab
+    for tab in opened:
+        await tab.close()
+
+
+async def join(tab: Tab, call_id: str) -> dict[str, Any]:
+    reply: dict[str, Any] = await tab.sio.call("call:join", {"call_id": call_id}, timeout=5)
+    return reply
+
+
+async def test_ring_join_relay_leave_end(
+    doctor: Client, patient: Client, tabs: Callable[[Client], Tab]
+) -> None:
+    cid = await connect(doctor, patient)
+    d, p = tabs(doctor), tabs(patient)
+    await d.connect()
+    await p.connect()
+    call = (await doctor.post(f"/api/conversations/{cid}/calls", {})).body
+    [ring] = await p.wait_for("call:ring")
+    assert ring["call_id"] == call["id"] and ring["from"]["display_name"] == "Dr Claire Martin"
+    first = await join(d, call["id"])
+    assert first["ok"] and first["peers"] == [] and first["ice_servers"] == []
+    second = await join(p, call["id"])
+    assert second["ok"] and [x["peer_id"] for x in second["peers"]] == [first["peer_id"]]
+    [joined] = await d.wait_for("call:peer-joined")
+    assert joined["peer_id"] == second["peer_id"] and joined["user"]["role"] == "patient"
+    offer = {"type": "offer", "sdp": "v=0\r\n"}
+    sent = await p.sio.call(
+        "call:signal",
+        {"call_id": call["id"], "to": first["peer_id"], "description": offer},
+        timeout=5,
+    )
+    assert sent == {"ok": True}
+    [relayed] = await d.wait_for("call:signal")
+    assert relayed == {"call_id": call["id"], "from": second["peer_id"], "description": offer}
+    end_of_candidates = await d.sio.call(
+        "call:signal",
+        {"call_id": call["id"], "to": second["peer_id"], "candidate": None},
+        timeout=5,
+    )
+    assert end_of_candidates == {"ok": True}
+    [candidate] = await p.wait_for("call:signal")
+    assert candidate["candidate"] is None and candidate["from"] == first["peer_id"]
+    assert (await doctor.get(f"/api/calls/{call['id']}")).body["status"] == "active"
+    await p.sio.call("call:leave", {"call_id": call["id"]}, timeout=5)
+    [left] = await d.wait_for("call:peer-left")
+    assert left["peer_id"] == second["peer_id"]
+    await doctor.post(f"/api/calls/{call['id']}/end")
+    [ended] = await d.wait_for("call:ended")
+    assert ended == {"call_id": call["id"]}
+    refused = await join(p, call["id"])
+    assert refused["ok"] is False and refused["status"] == 409
+
+
+async def test_signals_never_cross_calls_and_outsiders_cannot_join(
+    doctor: Client, patient: Client, make_client: MakeClient, tabs: Callable[[Client], Tab]
+) -> None:
+    cid = await connect(doctor, patient)
+    other_doctor, other_patient = make_client(), make_client()
+    await other_doctor.register(
+        email="o@example.fr",
+        first_name="Paul",
+        last_name="Roux",
+        role="doctor",
+        rpps=valid_rpps(72),
+    )
+    await other_patient.register(email="op@example.fr", first_name="Olga", last_name="P")
+    cid2 = await connect(other_doctor, other_patient)
+    call1 = (await doctor.post(f"/api/conversations/{cid}/calls", {})).body
+    call2 = (await other_doctor.post(f"/api/conversations/{cid2}/calls", {})).body
+    d, p, od = tabs(doctor), tabs(patient), tabs(other_doctor)
+    for tab in (d, p, od):
+        await tab.connect()
+    d_peer = (await join(d, call1["id"]))["peer_id"]
+    await join(p, call1["id"])
+    od_peer = (await join(od, call2["id"]))["peer_id"]
+    # An outsider cannot join, and gets the same answer as for an unknown call.
+    refused = await join(od, call1["id"])
+    assert refused == {"ok": False, "status": 404, "detail": "Appel introuvable."}
+    unknown = await join(od, "0" * 32)
+    assert unknown == refused
+    # A peer of call 2 cannot signal a peer of call 1, whichever call id it names.
+    for call_id in (call1["id"], call2["id"]):
+        sent = await od.sio.call(
+            "call:signal",
+            {"call_id": call_id, "to": d_peer, "description": {"type": "offer", "sdp": "x"}},
+            timeout=5,
+        )
+        assert sent["ok"] is False and sent["status"] == 404
+    bad = await od.sio.call("call:signal", {"call_id": call2["id"], "to": od_peer}, timeout=5)
+    assert bad["ok"] is False and bad["status"] == 422
+    await asyncio.sleep(0.3)
+    assert "call:signal" not in d.events and "call:peer-joined" not in od.events
+    # The other call's ring never reached our doctor or patient.
+    assert all(r["call_id"] == call1["id"] for r in p.events.get("call:ring", []))
+
+
+async def test_disconnect_counts_as_leaving(
+    doctor: Client, patient: Client, tabs: Callable[[Client], Tab]
+) -> None:
+    cid = await connect(doctor, patient)
+    call = (await doctor.post(f"/api/conversations/{cid}/calls", {})).body
+    d, p = tabs(doctor), tabs(patient)
+    await d.connect()
+    await p.connect()
+    await join(d, call["id"])
+    p_peer = (await join(p, call["id"]))["peer_id"]
+    await p.close()  # the tab is closed or the phone loses its network
+    [left] = await d.wait_for("call:peer-left")
+    assert left["peer_id"] == p_peer
+    shown = (await doctor.get(f"/api/calls/{call['id']}")).body
+    assert [x["left_at"] is not None for x in shown["participants"]] == [False, True]
+    assert [e["kind"] for e in shown["timeline"]] == ["created", "joined", "joined", "left"]
