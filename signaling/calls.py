@@ -170,10 +170,15 @@ def register_call_handlers(
 
     async def disconnect(sid: str, *_: Any) -> None:
         services = services_of_app()
-        async with services.sessionmaker() as db:
-            for peer in await service.peers_of_sid(db, sid):
-                empty = await service.leave(db, services, peer)
-                await announce_left(peer, empty)
+        try:
+            async with services.sessionmaker() as db:
+                for peer in await service.peers_of_sid(db, sid):
+                    empty = await service.leave(db, services, peer)
+                    await announce_left(peer, empty)
+        except Exception:
+            # A lost socket must not leave the others waiting for a ghost: log, and let the
+            # empty-call check or the doctor's "end" settle the call.
+            log.exception("could not mark the peers of socket %s as left", sid)
 
     sio.on("call:join", join)
     sio.on("call:signal", signal)

@@ -68,7 +68,15 @@ async def database(
     finally:
         conn = await asyncpg.connect(PG_DSN)
         try:
-            await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+            # A disconnect handler may still be finishing in the schema: retry a deadlock.
+            for attempt in range(5):
+                try:
+                    await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+                    break
+                except asyncpg.DeadlockDetectedError:
+                    if attempt == 4:
+                        raise
+                    await asyncio.sleep(0.2)
         finally:
             await conn.close()
 

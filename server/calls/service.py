@@ -32,6 +32,13 @@ EMPTY_CALL_GRACE = timedelta(minutes=2)
 MAX_STATS_PER_PEER = 600
 
 
+async def _lock_call(db: AsyncSession, call_id: str) -> None:
+    """Lock the call row before touching its peers. Every change to a call takes this lock
+    first, so two changes (a leave and an end) queue instead of deadlocking on PostgreSQL
+    (SQLite's BEGIN IMMEDIATE serializes them already)."""
+    await db.execute(select(Call.id).where(Call.id == call_id).with_for_update())
+
+
 @dataclass(frozen=True)
 class CallView:
     call: Call
@@ -143,11 +150,29 @@ async def join(
     db: AsyncSession, services: Services, user: User, call_id: str, sid: str, *, ip: str | None
 ) -> tuple[CallPeer, list[tuple[CallPeer, User]]]:
     call, _ = await access_call(db, user, call_id)
+    await _lock_call(db, call.id)
+    await db.refresh(call)
     if call.status == CallStatus.ENDED:
         raise Conflict("Cet appel est terminé.")
     now = services.clock.now()
-    # A reload: the same user's peers on this same socket cannot exist, but a previous socket of
-    # the same tab may linger until its disconnect is noticed; it is simply another peer.
+    # Joining again from the same socket is the same peer (idempotent). A reload is a new socket,
+    # hence a new peer; the old one is marked left when its disconnect is noticed.
+    same = await db.scalar(
+        select(CallPeer).where(
+            CallPeer.call_id == call.id, CallPeer.sid == sid, CallPeer.left_at.is_(None)
+        )
+    )
+    if same is not None:
+        others = (
+            await db.execute(
+                select(CallPeer, User)
+                .join(User, User.id == CallPeer.user_id)
+                .where(
+                    CallPeer.call_id == call.id, CallPeer.left_at.is_(None), CallPeer.id != same.id
+                )
+            )
+        ).all()
+        return same, [(p, u) for p, u in others]
     peer = CallPeer(call_id=call.id, user_id=user.id, sid=sid, joined_at=now)
     db.add(peer)
     await db.flush()
@@ -193,6 +218,7 @@ async def active_peer_for_sid(db: AsyncSession, call_id: str, sid: str) -> CallP
 
 async def leave(db: AsyncSession, services: Services, peer: CallPeer) -> bool:
     """Mark a peer gone; True if the call is now empty."""
+    await _lock_call(db, peer.call_id)
     now = services.clock.now()
     peer.left_at = now
     _event(db, services, peer.call_id, "left", user_id=peer.user_id, peer_id=peer.id)
@@ -219,6 +245,8 @@ async def end_call(
     db: AsyncSession, services: Services, call: Call, *, user_id: str | None, ip: str | None
 ) -> list[CallPeer]:
     """End the call; return the peers still in it (to tell them)."""
+    await _lock_call(db, call.id)
+    await db.refresh(call)
     if call.status == CallStatus.ENDED:
         return []
     now = services.clock.now()

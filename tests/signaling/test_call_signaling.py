@@ -16,7 +16,8 @@ EVENTS = ("call:ring", "call:peer-joined", "call:peer-left", "call:signal", "cal
 
 
 @pytest.fixture
-async def tabs() -> AsyncIterator[Callable[[Client], Tab]]:
+async def tabs(server: object) -> AsyncIterator[Callable[[Client], Tab]]:
+    # Depends on the server so the sockets close before it does.
     opened: list[Tab] = []
 
     def open_tab(client: Client) -> Tab:

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -51,29 +50,37 @@ def database() -> tuple[str, None]:  # the two processes share one SQLite file (
 
 
 @pytest.fixture
-def processes(tmp_path: Path, redis_available: None) -> Iterator[tuple[Remote, Remote]]:
+async def processes(tmp_path: Path, redis_available: None) -> AsyncIterator[tuple[Remote, Remote]]:
     env = {
         **os.environ,
         "TC_DATA_DIR": str(tmp_path / "data"),
         "TC_REDIS_URL": REDIS_URL,
         "TC_SECRET_KEY": "two-process-test",
     }
-    subprocess.run(
-        [sys.executable, "-m", "server", "migrate"],
+    migrate = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "server",
+        "migrate",
         env=env,
         cwd=ROOT,
-        check=True,
-        capture_output=True,
-        timeout=60,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
     )
+    assert await migrate.wait() == 0
     ports = free_port(), free_port()
     procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "server", "serve", "--port", str(port)],
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "server",
+            "serve",
+            "--port",
+            str(port),
             env=env,
             cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
         )
         for port in ports
     ]
@@ -83,7 +90,14 @@ def processes(tmp_path: Path, redis_available: None) -> Iterator[tuple[Remote, R
         for proc in procs:
             proc.terminate()
         for proc in procs:
-            proc.wait(timeout=10)
+            try:
+                await asyncio.wait_for(proc.wait(), 30)
+            except TimeoutError as exc:
+                proc.kill()
+                await proc.wait()
+                raise AssertionError(
+                    "a server process did not stop within 30 s of SIGTERM"
+                ) from exc
 
 
 async def wait_healthy(remote: Remote) -> None:

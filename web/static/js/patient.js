@@ -1,5 +1,6 @@
 import { io } from "/static/vendor/socket.io.esm.min.js";
 import { ApiError, api, busy, dateFr, dateTimeFr, el, logout, showError } from "./api.js";
+import { listenForCalls } from "./ring.js";
 import { Thread } from "./thread.js";
 
 const $ = (id) => document.getElementById(id);
@@ -95,6 +96,7 @@ async function start() {
   if (me.role !== "patient") { location.href = "/pro"; return; }
   $("me").textContent = `${me.first_name} ${me.last_name}`;
   socket = io({ transports: ["websocket", "polling"] });
+  listenForCalls(socket);
   let refreshTimer;
   socket.on("conversation:activity", () => {
     clearTimeout(refreshTimer);

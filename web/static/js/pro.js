@@ -1,5 +1,6 @@
 import { io } from "/static/vendor/socket.io.esm.min.js";
 import { ApiError, api, busy, dateFr, dateTimeFr, el, formData, logout, showError } from "./api.js";
+import { listenForCalls } from "./ring.js";
 import { Thread } from "./thread.js";
 
 const $ = (id) => document.getElementById(id);
@@ -259,6 +260,7 @@ async function start() {
   $("tab-requests").hidden = !practitioner;
   $("tab-messaging").hidden = !practitioner;
   socket = io({ transports: ["websocket", "polling"] });
+  listenForCalls(socket);
   socket.on("conversation:activity", refreshSoon);
   await loadConversations();
   if (practitioner) await loadRequests();

@@ -147,7 +147,17 @@ export class Thread {
       const v = select.value === "default" ? null : select.value === "true";
       try { await api("PATCH", `/api/conversations/${this.id}`, { patient_can_write: v }); } catch (e) { this.showError(e); }
     });
-    this.controls.replaceChildren(el("label", { class: "inline" }, "Le patient peut écrire : ", select));
+    const video = el("button", { type: "button", class: "video-button" }, "📹 Lancer la vidéo");
+    video.addEventListener("click", async () => {
+      video.disabled = true;
+      try {
+        const call = await api("POST", `/api/conversations/${this.id}/calls`, { mode: "p2p" });
+        location.href = new URL(call.join_url, location.href).pathname;
+      } catch (e) { this.showError(e); video.disabled = false; }
+    });
+    const canCall = this.me.role === "doctor" || this.me.role === "nurse";
+    this.controls.replaceChildren(canCall ? video : "",
+      el("label", { class: "inline" }, "Le patient peut écrire : ", select));
     this.controls.hidden = false;
   }
 

@@ -1,0 +1,142 @@
+"""Video in real Chromium with fake camera and microphone: media must really flow, as each page's
+own getStats() reports (decoded video frames, received audio packets) for every other peer."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp.test_utils import TestServer
+from playwright.async_api import Browser, Page, expect
+
+from tests.browser.pages import signed_in_page
+from tests.helpers import Client, connect, valid_rpps
+from tests.mail import free_port
+
+MEDIA_IN = """async () => {
+  const out = [];
+  for (const peer of window.__tc.peers.values()) {
+    const report = await peer.pc.getStats();
+    let video = 0, audio = 0;
+    report.forEach((s) => {
+      if (s.type === "inbound-rtp" && s.kind === "video") video = s.framesDecoded || 0;
+      if (s.type === "inbound-rtp" && s.kind === "audio") audio = s.packetsReceived || 0;
+    });
+    out.push({ video, audio });
+  }
+  return out;
+}"""
+
+
+async def media_from_everyone(page: Page, peers: int, within: float = 20) -> list[dict[str, int]]:
+    """Wait until this page decodes video and receives audio from ``peers`` others."""
+    deadline = time.monotonic() + within
+    seen: list[dict[str, int]] = []
+    while time.monotonic() < deadline:
+        seen = await page.evaluate(MEDIA_IN)
+        if len(seen) == peers and all(s["video"] > 10 and s["audio"] > 10 for s in seen):
+            return seen
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"media did not flow from {peers} peers within {within}s: {seen}")
+
+
+async def setup(
+    start_server: Callable[..., Any], client_of: Callable[[TestServer], Client]
+) -> tuple[str, Client, Client, str]:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = await start_server(port=port, public_url=base)
+    doctor, patient = client_of(server), client_of(server)
+    await doctor.register(
+        email="claire.martin@example.fr",
+        first_name="Claire",
+        last_name="Martin",
+        role="doctor",
+        rpps=valid_rpps(1),
+    )
+    await patient.register(email="eloise@example.fr", first_name="Éloïse", last_name="Durand")
+    cid = await connect(doctor, patient)
+    return base, doctor, patient, cid
+
+
+async def test_doctor_calls_patient_joins_and_media_flows_both_ways(
+    browser: Browser,
+    start_server: Callable[..., Any],
+    client_of: Callable[[TestServer], Client],
+    artifacts: Path,
+) -> None:
+    base, _, _, _ = await setup(start_server, client_of)
+    doctor = await signed_in_page(browser, base, "claire.martin@example.fr")
+    patient = await signed_in_page(browser, base, "eloise@example.fr", phone=True)
+    await doctor.locator("#conversations li", has_text="Éloïse Durand").click()
+    await doctor.get_by_role("button", name="Lancer la vidéo").click()
+    await expect(doctor).to_have_url(__import__("re").compile(rf"{base}/c/[0-9a-f]+"))
+    await expect(doctor.locator("#check-camera")).to_have_class("ok")
+    await doctor.get_by_role("button", name="Rejoindre la consultation").click()
+    await expect(doctor.locator("#waiting")).to_be_visible()
+
+    # The patient, on the home page, is rung and joins from the banner.
+    await patient.get_by_role("link", name="Rejoindre").click()
+    await expect(patient.locator("#title")).to_have_text("Téléconsultation avec Dr Claire Martin")
+    await expect(patient.locator("#check-network")).to_have_class("ok")
+    await patient.screenshot(path=str(artifacts / "call-check-phone.png"), full_page=True)
+    await patient.get_by_role("button", name="Rejoindre la consultation").click()
+
+    doctor_in = await media_from_everyone(doctor, 1)
+    patient_in = await media_from_everyone(patient, 1)
+    print(f"doctor receives {doctor_in}, patient receives {patient_in}")
+    await expect(doctor.locator("#waiting")).to_be_hidden()
+    await patient.screenshot(path=str(artifacts / "call-patient-phone.png"))
+
+    # Muting stops the audio the other side receives.
+    await patient.get_by_role("button", name="Micro").click()
+    await expect(patient.get_by_role("button", name="Micro coupé")).to_have_attribute(
+        "aria-pressed", "true"
+    )
+
+    await doctor.evaluate("() => window.confirm = () => true")
+    await doctor.get_by_role("button", name="Terminer pour tous").click()
+    await expect(patient.locator("#ended")).to_be_visible()
+    await expect(doctor.locator("#ended")).to_be_visible()
+
+
+async def test_three_party_call_with_a_nurse(
+    browser: Browser,
+    start_server: Callable[..., Any],
+    client_of: Callable[[TestServer], Client],
+) -> None:
+    base, doctor_api, _, cid = await setup(start_server, client_of)
+    nurse_api = client_of(doctor_api.server)
+    await nurse_api.register(
+        email="nina@example.fr",
+        first_name="Nina",
+        last_name="Nurse",
+        role="nurse",
+        rpps=valid_rpps(80),
+    )
+    call = (await doctor_api.post(f"/api/conversations/{cid}/calls", {})).body
+    invited = await doctor_api.post(
+        f"/api/calls/{call['id']}/invite-nurse",
+        {"nurse_id": nurse_api.user["id"], "assistance": "remote"},
+    )  # type: ignore[index]
+    assert invited.status == 200
+    pages = [
+        await signed_in_page(browser, base, "claire.martin@example.fr"),
+        await signed_in_page(browser, base, "eloise@example.fr", phone=True),
+        await signed_in_page(browser, base, "nina@example.fr"),
+    ]
+    for page in pages:
+        await page.goto(f"{base}/c/{call['id']}")
+        await page.get_by_role("button", name="Rejoindre la consultation").click()
+    for page in pages:
+        received = await media_from_everyone(page, 2, within=30)
+        assert len(received) == 2
+    shown = (await doctor_api.get(f"/api/calls/{call['id']}")).body
+    assert sorted(p["user"]["role"] for p in shown["participants"]) == [
+        "doctor",
+        "nurse",
+        "patient",
+    ]

@@ -1,0 +1,341 @@
+// The call page: device check, then a peer-to-peer mesh (perfect negotiation) through our
+// socket.io signaling. Each remote participant gets one RTCPeerConnection.
+import { io } from "/static/vendor/socket.io.esm.min.js";
+import { ApiError, api, el } from "./api.js";
+
+const $ = (id) => document.getElementById(id);
+const callId = decodeURIComponent(location.pathname.split("/").pop());
+const state = { me: null, call: null, stream: null, socket: null, peerId: null, iceServers: [],
+  peers: new Map(), names: new Map(), facing: "user", statsTimer: null, joined: false, leaving: false };
+window.__tc = state; // read by the browser tests (getStats of each connection)
+
+const ERRORS = {
+  NotAllowedError: "Vous avez refusé l'accès à la caméra ou au micro. Autorisez-les dans les réglages du navigateur (icône du cadenas dans la barre d'adresse), puis réessayez.",
+  NotReadableError: "La caméra ou le micro est déjà utilisé par une autre application (visio, appareil photo). Fermez-la, puis réessayez.",
+  NotFoundError: "Aucune caméra ou aucun micro n'a été trouvé sur cet appareil.",
+  OverconstrainedError: "La caméra ne permet pas ce réglage. Réessayez.",
+  SecurityError: "Le navigateur bloque la caméra sur cette page (connexion non sécurisée).",
+};
+
+function mark(id, level, text) {
+  const li = $(id);
+  li.className = level;
+  li.querySelector(".result").textContent = text;
+}
+
+function showProblem(text) {
+  $("problem").textContent = text;
+  $("problem").hidden = false;
+}
+
+async function load() {
+  try {
+    state.me = await api("GET", "/api/me");
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401) { location.href = `/login?next=${encodeURIComponent(location.pathname)}`; return; }
+    showProblem(e.message); return;
+  }
+  $("me").textContent = `${state.me.first_name} ${state.me.last_name}`;
+  try {
+    state.call = await api("GET", `/api/calls/${encodeURIComponent(callId)}`);
+  } catch (e) { showProblem(e.message); return; }
+  const c = state.call.conversation;
+  $("title").textContent = state.me.role === "patient"
+    ? `Téléconsultation avec ${c.practitioner.display_name}` : `Téléconsultation avec ${c.patient.first_name} ${c.patient.last_name}`;
+  if (state.call.status === "ended") { $("ended").hidden = false; return; }
+  $("check").hidden = false;
+  await check();
+}
+
+async function check() {
+  $("advice").hidden = true;
+  $("retry").hidden = true;
+  $("join").disabled = true;
+  let cameraOk = false;
+  try {
+    state.stream?.getTracks().forEach((t) => t.stop());
+    state.stream = await navigator.mediaDevices.getUserMedia({
+      video: { facingMode: state.facing, width: { ideal: 1280 }, height: { ideal: 720 } }, audio: true });
+    $("preview").srcObject = state.stream;
+    mark("check-camera", "ok", "OK");
+    mark("check-mic", "ok", "OK — parlez pour voir le niveau bouger");
+    meter(state.stream);
+    cameraOk = true;
+  } catch (e) {
+    const text = ERRORS[e.name] || `Impossible d'ouvrir la caméra (${e.name || e}).`;
+    mark("check-camera", "bad", "indisponible");
+    mark("check-mic", "bad", "indisponible");
+    $("advice").textContent = text;
+    $("advice").hidden = false;
+    $("retry").hidden = false;
+  }
+  await checkNetwork();
+  // Joining without a camera is allowed (the other side will hear and be heard if the micro works).
+  $("join").disabled = !navigator.onLine;
+  if (!cameraOk) $("join").textContent = "Rejoindre quand même";
+}
+
+function meter(stream) {
+  try {
+    const ctx = new AudioContext();
+    const analyser = ctx.createAnalyser();
+    ctx.createMediaStreamSource(stream).connect(analyser);
+    const data = new Uint8Array(analyser.fftSize);
+    const tick = () => {
+      analyser.getByteTimeDomainData(data);
+      let peak = 0;
+      for (const v of data) peak = Math.max(peak, Math.abs(v - 128) / 128);
+      $("mic-level").value = peak;
+      if (!state.joined) requestAnimationFrame(tick);
+    };
+    tick();
+  } catch { /* no Web Audio: the level is only a help */ }
+}
+
+async function checkNetwork() {
+  if (!navigator.onLine) { mark("check-network", "bad", "pas de connexion internet"); return; }
+  const started = performance.now();
+  try {
+    await api("GET", "/healthz");
+  } catch { mark("check-network", "bad", "le serveur ne répond pas"); return; }
+  const rtt = Math.round(performance.now() - started);
+  try {
+    state.iceServers = (await api("GET", `/api/calls/${encodeURIComponent(callId)}/ice-servers`)).iceServers;
+  } catch { state.iceServers = []; }
+  const hasTurn = state.iceServers.some((s) => (Array.isArray(s.urls) ? s.urls : [s.urls]).some((u) => u.startsWith("turn")));
+  if (!hasTurn) { mark("check-network", "ok", `serveur joignable (${rtt} ms)`); return; }
+  const relay = await gathersRelay(state.iceServers);
+  mark("check-network", relay ? "ok" : "warn", relay ? `serveur joignable (${rtt} ms), relais disponible`
+    : `serveur joignable (${rtt} ms) ; relais TURN injoignable : l'appel peut échouer sur certains réseaux`);
+}
+
+function gathersRelay(iceServers) {
+  return new Promise((resolve) => {
+    const pc = new RTCPeerConnection({ iceServers });
+    const done = (v) => { clearTimeout(timer); pc.close(); resolve(v); };
+    const timer = setTimeout(() => done(false), 4000);
+    pc.onicecandidate = (e) => { if (e.candidate?.type === "relay" || e.candidate?.candidate?.includes(" relay ")) done(true); if (!e.candidate) done(false); };
+    pc.createDataChannel("probe");
+    pc.createOffer().then((o) => pc.setLocalDescription(o)).catch(() => done(false));
+  });
+}
+
+// ---- the call ------------------------------------------------------------------------------
+
+function status(text) {
+  $("status").textContent = text || "";
+  $("status").hidden = !text;
+}
+
+function layout() {
+  const n = state.peers.size;
+  $("remotes").className = `remotes${n >= 2 ? " two" : ""}`;
+  $("waiting").hidden = n > 0;
+}
+
+function connectSocket() {
+  const socket = io({ transports: ["websocket", "polling"] });
+  state.socket = socket;
+  socket.on("connect", () => { if (state.joined) joinCall(); });
+  socket.on("disconnect", () => { if (!state.leaving) status("Connexion perdue, reconnexion…"); });
+  // The newcomer offers to those already here; they answer. Creating our side now would make
+  // both ends offer at once, and candidates can be lost in that glare.
+  socket.on("call:peer-joined", ({ peer_id, user }) => { state.names.set(peer_id, user); });
+  socket.on("call:peer-left", ({ peer_id }) => dropPeer(peer_id));
+  socket.on("call:signal", onSignal);
+  socket.on("call:ended", () => finish());
+  // React to the browser's own network events instead of waiting for the socket's ping timeout.
+  window.addEventListener("online", () => { if (!socket.connected) socket.connect(); });
+  navigator.connection?.addEventListener?.("change", () => { if (!socket.connected) socket.connect(); });
+}
+
+function joinCall() {
+  state.socket.emit("call:join", { call_id: callId }, (reply) => {
+    if (!reply?.ok) {
+      if (reply?.status === 409) finish(); else status(reply?.detail || "Impossible de rejoindre l'appel.");
+      return;
+    }
+    status("");
+    for (const old of [...state.peers.keys()]) dropPeer(old); // a rejoin starts every link anew
+    state.peerId = reply.peer_id;
+    if (reply.ice_servers?.length) state.iceServers = reply.ice_servers;
+    for (const p of reply.peers) ensurePeer(p.peer_id, p.user);
+  });
+}
+
+function ensurePeer(peerId, user) {
+  if (state.peers.has(peerId)) return state.peers.get(peerId);
+  const pc = new RTCPeerConnection({ iceServers: state.iceServers });
+  const video = el("video", { autoplay: true, playsinline: true });
+  const tile = el("div", { class: "remote", "data-peer": peerId }, video,
+    el("span", { class: "name" }, user ? `${user.role === "doctor" ? "Dr " : ""}${user.first_name} ${user.last_name}` : ""));
+  $("remotes").append(tile);
+  // Perfect negotiation: the peer with the larger id yields on glare, so two offers never deadlock.
+  const peer = { pc, tile, video, polite: state.peerId > peerId, makingOffer: false, ignoreOffer: false,
+    restartTimer: null, queue: Promise.resolve(), earlyCandidates: [] };
+  state.peers.set(peerId, peer);
+  for (const track of state.stream?.getTracks() || []) pc.addTrack(track, state.stream);
+  pc.ontrack = ({ streams }) => { if (video.srcObject !== streams[0]) video.srcObject = streams[0]; };
+  pc.onicecandidate = ({ candidate }) => state.socket.emit("call:signal", { call_id: callId, to: peerId, candidate: candidate ? candidate.toJSON() : null });
+  pc.onnegotiationneeded = async () => {
+    try {
+      peer.makingOffer = true;
+      await pc.setLocalDescription();
+      state.socket.emit("call:signal", { call_id: callId, to: peerId, description: pc.localDescription.toJSON() });
+    } catch (e) { console.warn(e); } finally { peer.makingOffer = false; }
+  };
+  pc.oniceconnectionstatechange = () => {
+    const s = pc.iceConnectionState;
+    if (s === "disconnected" || s === "failed") {
+      status("Connexion instable, rétablissement…");
+      clearTimeout(peer.restartTimer);
+      // An ICE restart after a network change (Wi-Fi → 4G); wait briefly in case it recovers.
+      peer.restartTimer = setTimeout(() => { if (pc.iceConnectionState !== "connected") pc.restartIce(); }, s === "failed" ? 0 : 2000);
+      if (!state.socket.connected) state.socket.connect();
+    } else if (s === "connected" || s === "completed") {
+      clearTimeout(peer.restartTimer);
+      status("");
+    }
+  };
+  layout();
+  return peer;
+}
+
+function onSignal(message) {
+  const peer = state.peers.get(message.from) || ensurePeer(message.from, state.names.get(message.from));
+  // One message at a time per peer, in arrival order: a candidate must not overtake the
+  // description it belongs to while that description is still being applied.
+  peer.queue = peer.queue.then(() => handleSignal(peer, message));
+}
+
+async function handleSignal(peer, { from, description, candidate }) {
+  const pc = peer.pc;
+  try {
+    if (description) {
+      const collision = description.type === "offer" && (peer.makingOffer || pc.signalingState !== "stable");
+      peer.ignoreOffer = !peer.polite && collision;
+      if (peer.ignoreOffer) return;
+      await pc.setRemoteDescription(description);
+      if (description.type === "offer") {
+        await pc.setLocalDescription();
+        state.socket.emit("call:signal", { call_id: callId, to: from, description: pc.localDescription.toJSON() });
+      }
+      for (const early of peer.earlyCandidates.splice(0)) await pc.addIceCandidate(early).catch(() => {});
+    } else if (candidate !== undefined) {
+      if (!pc.remoteDescription) { peer.earlyCandidates.push(candidate); return; }
+      try { await pc.addIceCandidate(candidate); } catch (e) { if (!peer.ignoreOffer) throw e; }
+    }
+  } catch (e) { console.warn("signal", e); }
+}
+
+function dropPeer(peerId) {
+  const peer = state.peers.get(peerId);
+  if (!peer) return;
+  peer.pc.close();
+  peer.tile.remove();
+  state.peers.delete(peerId);
+  layout();
+}
+
+async function sampleStats() {
+  for (const peer of state.peers.values()) {
+    const sample = { video_in: {}, audio_in: {} };
+    const report = await peer.pc.getStats();
+    report.forEach((s) => {
+      if (s.type === "inbound-rtp" && s.kind === "video") Object.assign(sample.video_in, { frames_decoded: s.framesDecoded, fps: s.framesPerSecond, width: s.frameWidth, height: s.frameHeight, packets_lost: s.packetsLost, jitter_ms: s.jitter != null ? s.jitter * 1000 : undefined });
+      if (s.type === "inbound-rtp" && s.kind === "audio") Object.assign(sample.audio_in, { packets: s.packetsReceived, packets_lost: s.packetsLost, jitter_ms: s.jitter != null ? s.jitter * 1000 : undefined });
+      if (s.type === "outbound-rtp" && s.kind === "video") sample.video_out = { frames_sent: s.framesSent };
+      if (s.type === "candidate-pair" && s.nominated && s.currentRoundTripTime != null) sample.rtt_ms = s.currentRoundTripTime * 1000;
+    });
+    state.socket.emit("call:stats", { call_id: callId, stats: sample });
+  }
+}
+
+function start() {
+  state.joined = true;
+  $("check-screen").hidden = true;
+  $("call-screen").hidden = false;
+  $("local").srcObject = state.stream;
+  const pro = state.me.role !== "patient";
+  $("end").hidden = !pro;
+  $("add-nurse").hidden = !pro;
+  navigator.mediaDevices.enumerateDevices().then((d) => { $("switch").hidden = d.filter((x) => x.kind === "videoinput").length < 2; });
+  connectSocket();
+  layout();
+  state.statsTimer = setInterval(sampleStats, 5000);
+}
+
+function finish() {
+  state.leaving = true;
+  clearInterval(state.statsTimer);
+  for (const id of [...state.peers.keys()]) dropPeer(id);
+  state.stream?.getTracks().forEach((t) => t.stop());
+  state.socket?.disconnect();
+  $("call-screen").hidden = true;
+  $("check-screen").hidden = false;
+  $("check").hidden = true;
+  $("ended").hidden = false;
+  if (document.fullscreenElement) document.exitFullscreen().catch(() => {});
+}
+
+function toggleTrack(kind, button) {
+  const tracks = kind === "audio" ? state.stream?.getAudioTracks() : state.stream?.getVideoTracks();
+  if (!tracks?.length) return;
+  const off = tracks[0].enabled;
+  tracks.forEach((t) => (t.enabled = !off));
+  button.setAttribute("aria-pressed", String(off));
+  button.textContent = kind === "audio" ? (off ? "Micro coupé" : "Micro") : (off ? "Caméra coupée" : "Caméra");
+}
+
+$("join").addEventListener("click", start);
+$("retry").addEventListener("click", check);
+$("mute").addEventListener("click", (e) => toggleTrack("audio", e.currentTarget));
+$("camera").addEventListener("click", (e) => toggleTrack("video", e.currentTarget));
+$("fullscreen").addEventListener("click", async () => {
+  try {
+    if (document.fullscreenElement) await document.exitFullscreen(); else await $("call-screen").requestFullscreen();
+  } catch { /* not allowed on this device */ }
+});
+document.addEventListener("fullscreenchange", () => { $("fullscreen").textContent = document.fullscreenElement ? "Quitter le plein écran" : "Plein écran"; });
+$("switch").addEventListener("click", async () => {
+  state.facing = state.facing === "user" ? "environment" : "user";
+  try {
+    const fresh = await navigator.mediaDevices.getUserMedia({ video: { facingMode: state.facing } });
+    const track = fresh.getVideoTracks()[0];
+    for (const peer of state.peers.values()) {
+      const sender = peer.pc.getSenders().find((s) => s.track?.kind === "video");
+      await sender?.replaceTrack(track);
+    }
+    state.stream.getVideoTracks().forEach((t) => { t.stop(); state.stream.removeTrack(t); });
+    state.stream.addTrack(track);
+  } catch (e) { status(ERRORS[e.name] || "Impossible de changer de caméra."); }
+});
+$("hangup").addEventListener("click", () => { state.socket?.emit("call:leave", { call_id: callId }); finish(); });
+$("end").addEventListener("click", async () => {
+  if (!confirm("Terminer la consultation pour tous les participants ?")) return;
+  try { await api("POST", `/api/calls/${encodeURIComponent(callId)}/end`); } catch (e) { status(e.message); }
+  finish();
+});
+$("add-nurse").addEventListener("click", () => { $("nurse-form").hidden = !$("nurse-form").hidden; $("nurse-q").focus(); });
+$("nurse-form").addEventListener("submit", (e) => e.preventDefault());
+let nurseTimer;
+$("nurse-q").addEventListener("input", () => {
+  clearTimeout(nurseTimer);
+  nurseTimer = setTimeout(async () => {
+    const q = $("nurse-q").value.trim();
+    if (q.length < 2) return;
+    try {
+      const found = (await api("GET", `/api/practitioners?q=${encodeURIComponent(q)}`)).items.filter((p) => p.role === "nurse");
+      $("nurse-results").replaceChildren(...found.map((n) => el("li", {}, `${n.first_name} ${n.last_name}`,
+        el("button", { type: "button", onclick: async () => {
+          try {
+            await api("POST", `/api/calls/${encodeURIComponent(callId)}/invite-nurse`, { nurse_id: n.id, assistance: $("nurse-in-room").checked ? "in_room" : "remote" });
+            $("nurse-form").hidden = true;
+            status(`${n.first_name} ${n.last_name} est invité·e à rejoindre l'appel.`);
+          } catch (err) { $("nurse-error").textContent = err.message; $("nurse-error").hidden = false; }
+        } }, "Inviter"))));
+    } catch (err) { $("nurse-error").textContent = err.message; $("nurse-error").hidden = false; }
+  }, 250);
+});
+
+load();
