@@ -14,7 +14,9 @@ from typing import Any
 import aiohttp
 from aiohttp.test_utils import TestServer
 
+from server.accounts.service import NewUser, attach_secretary, create_user
 from server.http.keys import SERVICES
+from server.models import Role, User
 from server.services import Services
 from server.values import luhn_ok
 
@@ -135,3 +137,28 @@ async def connect(doctor: Client, patient: Client) -> str:
     accepted = await doctor.post(f"/api/contact-requests/{sent.body['id']}/accept")
     assert accepted.status == 200, accepted
     return str(accepted.body["conversation_id"])
+
+
+async def make_secretary(client: Client, doctor_id: str) -> None:
+    """Secretaries are created by an admin, not by signing up: made directly, then signed in."""
+    services = client.services
+    async with services.sessionmaker() as db:
+        secretary = await create_user(
+            db,
+            services,
+            NewUser(
+                email="sec@example.fr",
+                password=PASSWORD,
+                first_name="Sophie",
+                last_name="Petit",
+                role=Role.SECRETARY,
+            ),
+            actor_id=None,
+            ip=None,
+        )
+        doctor = await db.get(User, doctor_id)
+        assert doctor is not None
+        await attach_secretary(db, secretary, doctor)
+        await db.commit()
+    client.user = {"email": "sec@example.fr"}
+    await client.login()

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, Page, expect
 
-from tests.helpers import PASSWORD
+from tests.helpers import PASSWORD, Client, connect, valid_rpps
+from tests.mail import free_port
 
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
 
@@ -18,3 +23,24 @@ async def signed_in_page(browser: Browser, base: str, email: str, *, phone: bool
     await page.get_by_role("button", name="Se connecter").click()
     await expect(page.locator("#me")).not_to_be_empty()
     return page
+
+
+async def doctor_and_patient(
+    start_server: Callable[..., Any], client_of: Callable[[TestServer], Client]
+) -> tuple[str, Client, Client, str]:
+    """A server on a real port (the pages' links point to it), a doctor and a patient already in
+    contact: (base URL, doctor's API client, patient's API client, conversation id)."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = await start_server(port=port, public_url=base)
+    doctor, patient = client_of(server), client_of(server)
+    await doctor.register(
+        email="claire.martin@example.fr",
+        first_name="Claire",
+        last_name="Martin",
+        role="doctor",
+        rpps=valid_rpps(1),
+    )
+    await patient.register(email="eloise@example.fr", first_name="Éloïse", last_name="Durand")
+    cid = await connect(doctor, patient)
+    return base, doctor, patient, cid

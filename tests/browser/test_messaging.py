@@ -10,9 +10,8 @@ from typing import Any
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, expect
 
-from tests.browser.pages import signed_in_page
-from tests.helpers import Client, connect, valid_rpps
-from tests.mail import free_port
+from tests.browser.pages import doctor_and_patient, signed_in_page
+from tests.helpers import Client
 
 
 async def test_doctor_and_patient_talk_in_real_time(
@@ -21,19 +20,7 @@ async def test_doctor_and_patient_talk_in_real_time(
     client_of: Callable[[TestServer], Client],
     artifacts: Path,
 ) -> None:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    server = await start_server(port=port, public_url=base)
-    doctor_api, patient_api = client_of(server), client_of(server)
-    await doctor_api.register(
-        email="claire.martin@example.fr",
-        first_name="Claire",
-        last_name="Martin",
-        role="doctor",
-        rpps=valid_rpps(1),
-    )
-    await patient_api.register(email="eloise@example.fr", first_name="Éloïse", last_name="Durand")
-    await connect(doctor_api, patient_api)
+    base, doctor_api, _, _ = await doctor_and_patient(start_server, client_of)
 
     doctor = await signed_in_page(browser, base, "claire.martin@example.fr")
     patient = await signed_in_page(browser, base, "eloise@example.fr", phone=True)

@@ -12,9 +12,8 @@ from typing import Any
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, Page, expect
 
-from tests.browser.pages import signed_in_page
-from tests.helpers import Client, connect, valid_rpps
-from tests.mail import free_port
+from tests.browser.pages import doctor_and_patient, signed_in_page
+from tests.helpers import Client, valid_rpps
 
 MEDIA_IN = """async () => {
   const out = [];
@@ -43,32 +42,13 @@ async def media_from_everyone(page: Page, peers: int, within: float = 20) -> lis
     raise AssertionError(f"media did not flow from {peers} peers within {within}s: {seen}")
 
 
-async def setup(
-    start_server: Callable[..., Any], client_of: Callable[[TestServer], Client]
-) -> tuple[str, Client, Client, str]:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    server = await start_server(port=port, public_url=base)
-    doctor, patient = client_of(server), client_of(server)
-    await doctor.register(
-        email="claire.martin@example.fr",
-        first_name="Claire",
-        last_name="Martin",
-        role="doctor",
-        rpps=valid_rpps(1),
-    )
-    await patient.register(email="eloise@example.fr", first_name="Éloïse", last_name="Durand")
-    cid = await connect(doctor, patient)
-    return base, doctor, patient, cid
-
-
 async def test_doctor_calls_patient_joins_and_media_flows_both_ways(
     browser: Browser,
     start_server: Callable[..., Any],
     client_of: Callable[[TestServer], Client],
     artifacts: Path,
 ) -> None:
-    base, _, _, _ = await setup(start_server, client_of)
+    base, _, _, _ = await doctor_and_patient(start_server, client_of)
     doctor = await signed_in_page(browser, base, "claire.martin@example.fr")
     patient = await signed_in_page(browser, base, "eloise@example.fr", phone=True)
     await doctor.locator("#conversations li", has_text="Éloïse Durand").click()
@@ -108,7 +88,7 @@ async def test_three_party_call_with_a_nurse(
     start_server: Callable[..., Any],
     client_of: Callable[[TestServer], Client],
 ) -> None:
-    base, doctor_api, _, cid = await setup(start_server, client_of)
+    base, doctor_api, _, cid = await doctor_and_patient(start_server, client_of)
     nurse_api = client_of(doctor_api.server)
     await nurse_api.register(
         email="nina@example.fr",

@@ -12,35 +12,9 @@ from typing import Any
 
 import aiohttp
 
-from server.accounts.service import NewUser, attach_secretary, create_user
-from server.models import Role, User
-from tests.helpers import PASSWORD, Client, outbox_links, valid_rpps
+from tests.helpers import Client, make_secretary, outbox_links, valid_rpps
 
 MakeClient = Callable[[], Client]
-
-
-async def make_secretary(client: Client, doctor_id: str) -> None:
-    services = client.services
-    async with services.sessionmaker() as db:
-        secretary = await create_user(
-            db,
-            services,
-            NewUser(
-                email="sec@example.fr",
-                password=PASSWORD,
-                first_name="Sophie",
-                last_name="Petit",
-                role=Role.SECRETARY,
-            ),
-            actor_id=None,
-            ip=None,
-        )
-        doctor = await db.get(User, doctor_id)
-        assert doctor is not None
-        await attach_secretary(db, secretary, doctor)
-        await db.commit()
-    client.user = {"email": "sec@example.fr"}
-    await client.login()
 
 
 async def test_role_route_matrix(

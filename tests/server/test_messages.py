@@ -8,10 +8,9 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from server.accounts.service import NewUser, attach_secretary, create_user
 from server.clock import FakeClock
-from server.models import Message, Role, User
-from tests.helpers import PASSWORD, Client, connect
+from server.models import Message
+from tests.helpers import Client, connect, make_secretary
 
 MakeClient = Callable[[], Client]
 
@@ -246,27 +245,7 @@ async def test_secretary_writes_in_her_own_name(
 ) -> None:
     cid = await connect(doctor, patient)
     secretary = make_client()
-    services = secretary.services
-    async with services.sessionmaker() as db:
-        user = await create_user(
-            db,
-            services,
-            NewUser(
-                email="sec@example.fr",
-                password=PASSWORD,
-                first_name="Sophie",
-                last_name="Petit",
-                role=Role.SECRETARY,
-            ),
-            actor_id=None,
-            ip=None,
-        )
-        dr = await db.get(User, doctor.user["id"])  # type: ignore[index]
-        assert dr is not None
-        await attach_secretary(db, user, dr)
-        await db.commit()
-    secretary.user = {"email": "sec@example.fr"}
-    await secretary.login()
+    await make_secretary(secretary, doctor.user["id"])  # type: ignore[index]
     message = await post(secretary, cid, "Rappel : règlement de la consultation")
     assert message["author"]["display_name"] == "Sophie Petit"
     assert message["author"]["role"] == "secretary"
