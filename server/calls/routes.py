@@ -123,6 +123,27 @@ async def start(request: web.Request) -> web.Response:
     return web.json_response(call_json(services, view), status=201)
 
 
+@routes.get("/api/calls")
+@documented("Today's calls the caller may join (their conversations', or as invited nurse)")
+async def list_today(request: web.Request) -> web.Response:
+    services = services_of(request)
+    async with services.sessionmaker() as db:
+        user = await require_user(request, db)
+        calls = await service.calls_of_the_day(db, user, services.clock.now())
+        items = []
+        for call in calls:
+            _, conversation = await service.access_call(db, user, call.id)
+            view = await service.call_view(db, call, conversation.conversation)
+            body = call_json(services, view)
+            body["patient"] = person_json(conversation.patient)
+            body["practitioner"] = {
+                **person_json(conversation.practitioner),
+                "display_name": conversation.practitioner.display_name,
+            }
+            items.append(body)
+    return web.json_response({"items": items})
+
+
 @routes.get("/api/calls/{id}")
 @documented("A call: status, participants with join/leave times, timeline")
 async def show(request: web.Request) -> web.Response:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import audit
-from server.conversations.service import ConversationView, find_conversation
+from server.conversations.service import ConversationView, find_conversation, visible_to
 from server.conversations.service import member_ids as member_ids
 from server.errors import Conflict, Forbidden, InvalidInput, NotFound
 from server.models import (
@@ -25,6 +26,7 @@ from server.models import (
 )
 from server.services import Services
 
+PARIS = ZoneInfo("Europe/Paris")
 # A call nobody is in any more ends after this delay (a reload or a network change comes back
 # well within it).
 EMPTY_CALL_GRACE = timedelta(minutes=2)
@@ -380,3 +382,19 @@ def video_both_ways_seconds(events: list[CallEvent], now: datetime) -> float:
     start = max(s for s, _ in spans.values())
     end = min(e for _, e in spans.values())
     return max(0.0, (end - start).total_seconds())
+
+
+async def calls_of_the_day(db: AsyncSession, user: User, now: datetime) -> list[Call]:
+    """Calls created today (Europe/Paris) that this user may join: in their conversations, or
+    as the invited nurse. Newest first; a nurse's day list and a way back into a closed tab."""
+    start = now.astimezone(PARIS).replace(hour=0, minute=0, second=0, microsecond=0)
+    visible = select(Conversation.id).where(visible_to(user))
+    return list(
+        await db.scalars(
+            select(Call)
+            .where(Call.created_at >= start.astimezone(UTC))
+            .where(or_(Call.nurse_id == user.id, Call.conversation_id.in_(visible)))
+            .order_by(Call.created_at.desc())
+            .limit(100)
+        )
+    )

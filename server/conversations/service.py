@@ -82,7 +82,7 @@ async def _find(db: AsyncSession, practitioner_id: str, patient_id: str) -> Conv
     )
 
 
-def _visible_to(user: User) -> ColumnElement[bool]:
+def visible_to(user: User) -> ColumnElement[bool]:
     """The SQL condition for "this user is a member of the conversation"."""
     if user.role == Role.PATIENT:
         return Conversation.patient_id == user.id
@@ -114,7 +114,7 @@ async def list_conversations(
         select(Conversation, patient, practitioner)
         .join(patient, patient.id == Conversation.patient_id)
         .join(practitioner, practitioner.id == Conversation.practitioner_id)
-        .where(_visible_to(user))
+        .where(visible_to(user))
         .order_by(
             func.coalesce(Conversation.last_message_at, Conversation.created_at).desc(),
             Conversation.id,
@@ -144,7 +144,7 @@ async def find_conversation(db: AsyncSession, user: User, conversation_id: str) 
             .join(patient, patient.id == Conversation.patient_id)
             .join(practitioner, practitioner.id == Conversation.practitioner_id)
             .where(Conversation.id == conversation_id)
-            .where(_visible_to(user))
+            .where(visible_to(user))
         )
     ).first()
     if row is None:

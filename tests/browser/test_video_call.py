@@ -108,9 +108,15 @@ async def test_three_party_call_with_a_nurse(
         await signed_in_page(browser, base, "eloise@example.fr", phone=True),
         await signed_in_page(browser, base, "nina@example.fr"),
     ]
-    for page in pages:
+    for page in pages[:2]:
         await page.goto(f"{base}/c/{call['id']}")
         await page.get_by_role("button", name="Rejoindre la consultation").click()
+    # The nurse finds the call in her list of the day, with where she assists.
+    nurse = pages[2]
+    today = nurse.locator("#calls li", has_text="Éloïse Durand")
+    await expect(today).to_contain_text("à distance")
+    await today.get_by_role("link", name="Rejoindre").click()
+    await nurse.get_by_role("button", name="Rejoindre la consultation").click()
     for page in pages:
         received = await media_from_everyone(page, 2, within=30)
         assert len(received) == 2

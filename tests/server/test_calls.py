@@ -111,3 +111,33 @@ async def test_ice_servers_route(
     servers = (await patient.get(f"/api/calls/{call['id']}/ice-servers")).body["iceServers"]
     assert servers[1]["urls"] == ["turn:127.0.0.1:3478"]
     assert servers[1]["username"].endswith(":" + patient.user["id"])  # type: ignore[index]
+
+
+async def test_calls_of_the_day(
+    doctor: Client, patient: Client, make_client: MakeClient, clock: FakeClock
+) -> None:
+    cid = await connect(doctor, patient)
+    nurse = make_client()
+    await nurse.register(
+        email="n2@example.fr",
+        first_name="Nina",
+        last_name="Nurse",
+        role="nurse",
+        rpps=valid_rpps(73),
+    )
+    call = (await doctor.post(f"/api/conversations/{cid}/calls", {})).body
+    assert (await nurse.get("/api/calls")).body["items"] == []
+    await doctor.post(
+        f"/api/calls/{call['id']}/invite-nurse",
+        {"nurse_id": nurse.user["id"], "assistance": "in_room"},
+    )  # type: ignore[index]
+    [listed] = (await nurse.get("/api/calls")).body["items"]
+    assert listed["id"] == call["id"] and listed["assistance"] == "in_room"
+    assert listed["patient"]["last_name"] == "Durand"
+    assert [c["id"] for c in (await doctor.get("/api/calls")).body["items"]] == [call["id"]]
+    stranger = make_client()
+    await stranger.register(email="s2@example.fr", first_name="S", last_name="S")
+    assert (await stranger.get("/api/calls")).body["items"] == []
+    clock.advance(timedelta(days=1))
+    await nurse.login()
+    assert (await nurse.get("/api/calls")).body["items"] == []  # yesterday's calls are gone

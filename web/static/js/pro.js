@@ -20,7 +20,7 @@ function selectTab(name) {
   }
   if (name === "invitations") loadInvitations();
   if (name === "requests") loadRequests();
-  if (name === "conversations") loadConversations();
+  if (name === "conversations") { loadConversations(); loadCalls(); }
   if (name === "messaging") loadMessaging();
 }
 for (const tab of TABS) $(`tab-${tab}`).addEventListener("click", () => selectTab(tab));
@@ -42,6 +42,20 @@ function closeThread() {
 }
 $("requests-banner-open").addEventListener("click", () => selectTab("requests"));
 $("logout").addEventListener("click", logout);
+
+const CALL_STATUS = { ringing: "En attente", active: "En cours", ended: "Terminé" };
+async function loadCalls() {
+  try {
+    const data = await api("GET", "/api/calls");
+    $("calls-card").hidden = data.items.length === 0;
+    $("calls").replaceChildren(...data.items.map((c) => el("li", { "data-id": c.id },
+      el("span", {}, el("span", { class: "who" }, `${c.patient.first_name} ${c.patient.last_name}`),
+        el("span", { class: "meta" }, ` · ${c.practitioner.display_name} · ${dateTimeFr(c.created_at)}`), el("br"),
+        el("span", { class: `badge ${c.status === "ended" ? "expired" : "accepted"}` }, CALL_STATUS[c.status] || c.status),
+        c.nurse_id === me.id ? el("span", { class: "meta" }, c.assistance === "in_room" ? " · avec le patient" : " · à distance") : null),
+      c.status !== "ended" ? el("a", { class: "button", href: new URL(c.join_url, location.href).pathname }, "Rejoindre") : null)));
+  } catch { /* the list is a help; the conversations still work */ }
+}
 
 async function loadConversations() {
   const q = $("search").value.trim();
@@ -262,7 +276,8 @@ async function start() {
   socket = io({ transports: ["websocket", "polling"] });
   listenForCalls(socket);
   socket.on("conversation:activity", refreshSoon);
-  await loadConversations();
+  socket.on("call:ring", () => loadCalls());
+  await Promise.all([loadConversations(), loadCalls()]);
   if (practitioner) await loadRequests();
   const opened = new URLSearchParams(location.hash.slice(1)).get("c");
   if (opened) openThread(opened);
