@@ -105,11 +105,11 @@ ServerFactory = Callable[..., Awaitable[TestServer]]
 def start_server(
     aiohttp_server: Any, clock: FakeClock, database: tuple[str, str | None], settings: Settings
 ) -> ServerFactory:
-    async def start(port: int | None = None, **changes: Any) -> TestServer:
+    async def start(port: int | None = None, host: str = "127.0.0.1", **changes: Any) -> TestServer:
         app = create_app(
             replace(settings, **changes), Overrides(clock=clock, db_schema=database[1])
         )
-        server: TestServer = await aiohttp_server(app, port=port)
+        server: TestServer = await aiohttp_server(app, host=host, port=port)
         return server
 
     return start

@@ -145,7 +145,15 @@ function connectSocket() {
   socket.on("call:signal", onSignal);
   socket.on("call:ended", () => finish());
   // React to the browser's own network events instead of waiting for the socket's ping timeout.
-  window.addEventListener("online", () => { if (!socket.connected) socket.connect(); });
+  window.addEventListener("online", () => {
+    if (!socket.connected) socket.connect();
+    // Our network came back (possibly with a new address): a restart made while it was down
+    // carried no usable candidates, so restart now, from this side only.
+    for (const peer of state.peers.values()) {
+      const ice = peer.pc.iceConnectionState;
+      if (ice !== "connected" && ice !== "completed") peer.pc.restartIce();
+    }
+  });
   navigator.connection?.addEventListener?.("change", () => { if (!socket.connected) socket.connect(); });
 }
 
@@ -190,7 +198,13 @@ function ensurePeer(peerId, user) {
       status("Connexion instable, rétablissement…");
       clearTimeout(peer.restartTimer);
       // An ICE restart after a network change (Wi-Fi → 4G); wait briefly in case it recovers.
-      peer.restartTimer = setTimeout(() => { if (pc.iceConnectionState !== "connected") pc.restartIce(); }, s === "failed" ? 0 : 2000);
+      // One end restarts (the impolite one) and the other answers its offer: restarts from both
+      // ends at once cross, and the crossed answers can leave one end checking forever.
+      if (!peer.polite) {
+        peer.restartTimer = setTimeout(() => {
+          if (pc.iceConnectionState !== "connected" && pc.iceConnectionState !== "completed") pc.restartIce();
+        }, s === "failed" ? 0 : 2000);
+      }
       if (!state.socket.connected) state.socket.connect();
     } else if (s === "connected" || s === "completed") {
       clearTimeout(peer.restartTimer);
