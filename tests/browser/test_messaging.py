@@ -32,10 +32,15 @@ async def test_doctor_and_patient_talk_in_real_time(
     await expect(blocked).to_contain_text("ne reçoit pas de nouveaux messages")
     await expect(patient.get_by_label("Votre message")).to_be_disabled()
 
-    await doctor.get_by_label("Votre message").fill("Bonjour, avez-vous reçu vos résultats ?")
+    await doctor.get_by_label("Votre message").fill(
+        f"Bonjour, avez-vous reçu vos résultats ? Ordonnance : {base}/static/css/app.css."
+    )
     await doctor.get_by_role("button", name="Envoyer").click()
     await expect(patient.locator(".msg.theirs")).to_contain_text("avez-vous reçu vos résultats")
     await expect(blocked).to_be_hidden()
+    # Addresses in a message are links, without the sentence's final full stop.
+    link = patient.locator(".msg.theirs a", has_text="/static/css/app.css")
+    await expect(link).to_have_attribute("href", f"{base}/static/css/app.css")
     await patient.get_by_label("Motif").select_option("test_result")
     await patient.get_by_label("Votre message").fill("Oui, tout est normal.")
     await patient.get_by_role("button", name="Envoyer").click()

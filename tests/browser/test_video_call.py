@@ -87,6 +87,7 @@ async def test_three_party_call_with_a_nurse(
     browser: Browser,
     start_server: Callable[..., Any],
     client_of: Callable[[TestServer], Client],
+    artifacts: Path,
 ) -> None:
     base, doctor_api, _, cid = await doctor_and_patient(start_server, client_of)
     nurse_api = client_of(doctor_api.server)
@@ -115,6 +116,7 @@ async def test_three_party_call_with_a_nurse(
     nurse = pages[2]
     today = nurse.locator("#calls li", has_text="Éloïse Durand")
     await expect(today).to_contain_text("à distance")
+    await nurse.screenshot(path=str(artifacts / "nurse-calls-of-the-day.png"), full_page=True)
     await today.get_by_role("link", name="Rejoindre").click()
     await nurse.get_by_role("button", name="Rejoindre la consultation").click()
     for page in pages:

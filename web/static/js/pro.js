@@ -51,7 +51,7 @@ async function loadCalls() {
     $("calls").replaceChildren(...data.items.map((c) => el("li", { "data-id": c.id },
       el("span", {}, el("span", { class: "who" }, `${c.patient.first_name} ${c.patient.last_name}`),
         el("span", { class: "meta" }, ` · ${c.practitioner.display_name} · ${dateTimeFr(c.created_at)}`), el("br"),
-        el("span", { class: `badge ${c.status === "ended" ? "expired" : "accepted"}` }, CALL_STATUS[c.status] || c.status),
+        el("span", { class: `badge ${{ ringing: "pending", active: "accepted" }[c.status] || "expired"}` }, CALL_STATUS[c.status] || c.status),
         c.nurse_id === me.id ? el("span", { class: "meta" }, c.assistance === "in_room" ? " · avec le patient" : " · à distance") : null),
       c.status !== "ended" ? el("a", { class: "button", href: new URL(c.join_url, location.href).pathname }, "Rejoindre") : null)));
   } catch { /* the list is a help; the conversations still work */ }

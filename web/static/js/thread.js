@@ -19,6 +19,21 @@ const store = {
   drop(key) { try { localStorage.removeItem(key); } catch { /* private mode */ } },
 };
 const newId = () => (crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random().toString(36).slice(2)}`);
+// Web addresses in a message become links (a call's join link must be one tap on a phone). Text
+// nodes and <a> elements only: a message can never inject markup.
+const URL_PATTERN = /https?:\/\/[^\s<>"]+/g;
+function linkify(text) {
+  const parts = [];
+  let last = 0;
+  for (const match of text.matchAll(URL_PATTERN)) {
+    const url = match[0].replace(/[.,;:!?)]+$/, "");
+    parts.push(text.slice(last, match.index));
+    parts.push(el("a", { href: url, target: "_blank", rel: "noopener noreferrer" }, url));
+    last = match.index + url.length;
+  }
+  parts.push(text.slice(last));
+  return parts;
+}
 const formatSize = (n) => (n > 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(1)} Mo` : `${Math.ceil(n / 1024)} Ko`);
 
 export class Thread {
@@ -195,7 +210,7 @@ export class Thread {
       el("div", { class: "msg-head" }, el("span", { class: "who" }, mine ? "Vous" : m.author.display_name),
         el("span", { class: "meta" }, ` · ${dateTimeFr(m.created_at)}`),
         m.reason ? el("span", { class: "badge pending" }, REASON_LABEL[m.reason] || m.reason) : null),
-      m.body ? el("p", { class: "msg-body" }, m.body) : null,
+      m.body ? el("p", { class: "msg-body" }, ...linkify(m.body)) : null,
       m.attachments.length ? el("ul", { class: "files" }, ...m.attachments.map((a) => el("li", {},
         el("a", { href: a.url, target: "_blank", rel: "noopener" }, `📎 ${a.filename}`), el("span", { class: "meta" }, ` (${formatSize(a.size)})`)))) : null,
       !m.reply_allowed && !mine ? el("p", { class: "meta" }, "Pas de réponse attendue à ce message.") : null,
