@@ -20,6 +20,7 @@ from server.conversations.attachments import AttachmentStore
 from server.conversations.routes import routes as conversation_routes
 from server.conversations.settings_routes import routes as messaging_settings_routes
 from server.db import create_engine, create_sessionmaker, migrate
+from server.documents.routes import routes as document_routes
 from server.http.access_log import access_log_middleware
 from server.http.auth import csrf_middleware
 from server.http.headers import security_headers_middleware
@@ -85,6 +86,7 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> web.Ap
         invitation_routes,
         contact_routes,
         conversation_routes,
+        document_routes,
         messaging_settings_routes,
         page_routes,
     ):

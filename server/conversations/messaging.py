@@ -4,6 +4,7 @@ conversation as one member sees it (can I write? how many unread?)."""
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -120,9 +121,13 @@ async def post_message(
     new: NewMessage,
     *,
     ip: str | None,
+    along: Callable[[str], None] | None = None,
 ) -> Posted:
     """Post a message and commit it. A retry with the same ``client_id`` returns the first
-    message, also when both arrive at once (the unique constraint decides)."""
+    message, also when both arrive at once (the unique constraint decides).
+
+    ``along(message_id)`` adds rows that belong with the message (a document, a payment
+    request) to the same transaction: both are written, or neither."""
     view = await find_conversation(db, user, conversation_id)
     earlier = await _existing(db, conversation_id, user.id, new.client_id)
     if earlier is not None:
@@ -189,6 +194,8 @@ async def post_message(
         resource_id=conversation_id,
         details={"seq": seq, "attachments": len(attachments)},
     )
+    if along is not None:
+        along(message_id)
     await db.commit()
     return Posted(
         MessageView(message, user, attachments), created=True, conversation=view.conversation
@@ -218,6 +225,11 @@ async def _claim_attachments(
             )
         claimed.append(attachment)
     return claimed
+
+
+async def replay(db: AsyncSession, message: Message) -> Posted:
+    """The answer to a retry of an already posted message."""
+    return Posted(await _view_of(db, message), created=False)
 
 
 async def _view_of(db: AsyncSession, message: Message) -> MessageView:

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import audit, limits
-from server.conversations import messaging, service
+from server.conversations import announce, messaging, service
 from server.conversations.attachments import safe_filename
 from server.conversations.serialize import (
     attachment_json,
@@ -21,7 +21,7 @@ from server.conversations.serialize import (
     write_json,
 )
 from server.errors import Forbidden, MalformedRequest, NotFound, TooLarge
-from server.events import conversation_room, user_room
+from server.events import conversation_room
 from server.http.auth import client_ip, require_user
 from server.http.docs import documented
 from server.http.keys import services_of
@@ -217,23 +217,8 @@ async def post(request: web.Request) -> web.Response:
             ),
             ip=client_ip(request),
         )
-        members: set[str] = set()
-        if posted.conversation is not None:  # newly created
-            # Nobody else can have read a message that did not exist a moment ago.
-            marks: dict[str, int] = {}
-            members = await service.member_ids(db, posted.conversation)
-        else:
-            marks = await messaging.read_marks(db, posted.view.message.conversation_id)
-    body = message_json(posted.view, marks)
-    if posted.created:
-        conversation_id = posted.view.message.conversation_id
-        await services.events.publish("message:new", body, room=conversation_room(conversation_id))
-        # Every member's open pages (the conversation list, other conversations) learn of it.
-        activity = {"conversation_id": conversation_id, "seq": body["seq"]}
-        for member_id in members:
-            await services.events.publish(
-                "conversation:activity", activity, room=user_room(member_id)
-            )
+        body, members = await announce.prepare(db, posted)
+    await announce.announce(services, posted, body, members)
     return web.json_response(body, status=201 if posted.created else 200)
 
 

@@ -3,6 +3,14 @@
 from sqlalchemy.orm import aliased
 
 from .accounts import AuthSession, Practice, Role, SecretaryAssignment, User
+from .after_call import (
+    BillingProfile,
+    BillingRecord,
+    Document,
+    PaymentEvent,
+    PaymentRequest,
+    PaymentStatus,
+)
 from .audit import AuditEvent
 from .base import Base, new_id
 from .calls import Call, CallEvent, CallPeer, CallStatus
@@ -26,6 +34,8 @@ __all__ = [
     "AuthSession",
     "AwayException",
     "Base",
+    "BillingProfile",
+    "BillingRecord",
     "Call",
     "CallEvent",
     "CallPeer",
@@ -37,10 +47,14 @@ __all__ = [
     "ConversationParticipant",
     "Delivery",
     "DeliveryStatus",
+    "Document",
     "Invitation",
     "InvitationStatus",
     "Message",
     "MessagingSettings",
+    "PaymentEvent",
+    "PaymentRequest",
+    "PaymentStatus",
     "Practice",
     "ReadMark",
     "Role",

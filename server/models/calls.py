@@ -31,6 +31,8 @@ class Call(Base):
     # Assisted teleconsultation: the nurse, and where the assistance took place (billing needs it).
     nurse_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
     assistance: Mapped[str | None] = mapped_column(String(10))  # "in_room" | "remote"
+    # Where the nurse accompanied it: planned_visit (TLS), dedicated_place (TLL), home (TLD).
+    assistance_place: Mapped[str | None] = mapped_column(String(20))
     # When the last peer left; the call ends if nobody comes back in time.
     empty_since: Mapped[datetime | None]
 
