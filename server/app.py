@@ -39,6 +39,9 @@ from server.notify.senders import (
 from server.pages import WEB_DIR
 from server.pages import routes as page_routes
 from server.passwords import Passwords
+from server.payments.providers import BuiltinProvider, PaymentProvider, StripeProvider
+from server.payments.routes import routes as payment_routes
+from server.payments.service import run_sweeper
 from server.ratelimit import RateLimiter
 from server.services import Services
 from server.settings import Settings
@@ -87,12 +90,25 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> web.Ap
         contact_routes,
         conversation_routes,
         document_routes,
+        payment_routes,
         messaging_settings_routes,
         page_routes,
     ):
         app.router.add_routes(table)
     app.router.add_static("/static/", WEB_DIR / "static", append_version=False)
     return app
+
+
+def payment_provider(settings: Settings, http: aiohttp.ClientSession) -> PaymentProvider:
+    if settings.payment_provider == "stripe":
+        assert settings.stripe_secret_key and settings.stripe_webhook_secret
+        return StripeProvider(
+            settings.stripe_secret_key,
+            settings.stripe_webhook_secret,
+            settings.stripe_api_base,
+            http,
+        )
+    return BuiltinProvider()
 
 
 def _services_context(
@@ -102,6 +118,7 @@ def _services_context(
         engine = create_engine(settings.effective_database_url, schema=overrides.db_schema)
         http = aiohttp.ClientSession()
         worker: asyncio.Task[None] | None = None
+        sweeper: asyncio.Task[None] | None = None
         try:
             await migrate(engine)
             clock = overrides.clock or SystemClock()
@@ -125,16 +142,19 @@ def _services_context(
                 sessionmaker=create_sessionmaker(engine),
                 events=events,
                 attachments=AttachmentStore(settings.uploads_dir, settings.upload_max_bytes),
+                payments=payment_provider(settings, http),
             )
             app[SERVICES] = services
             if settings.delivery_worker:
                 worker = asyncio.create_task(run_worker(services), name="delivery-worker")
+                sweeper = asyncio.create_task(run_sweeper(services), name="payment-sweeper")
             yield
         finally:
-            if worker is not None:
-                worker.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await worker
+            for task in (worker, sweeper):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             await http.close()
             await engine.dispose()
 

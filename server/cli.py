@@ -27,6 +27,7 @@ from server.events import NoEvents
 from server.models import Role, User
 from server.notify.senders import OutboxEmailSender, OutboxSmsSender
 from server.passwords import Passwords
+from server.payments.providers import BuiltinProvider
 from server.ratelimit import RateLimiter
 from server.services import Services
 from server.settings import Settings, SettingsError
@@ -54,6 +55,7 @@ def _services(settings: Settings) -> tuple[Services, object]:
             sessionmaker=create_sessionmaker(engine),
             events=NoEvents(),
             attachments=AttachmentStore(settings.uploads_dir, settings.upload_max_bytes),
+            payments=BuiltinProvider(),  # the CLI takes no payments
         ),
         engine,
     )

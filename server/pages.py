@@ -60,6 +60,11 @@ async def call_page(request: web.Request) -> web.StreamResponse:
     return _page("call.html")
 
 
+@routes.get("/p/{request_id}")
+async def payment_page(request: web.Request) -> web.StreamResponse:
+    return _page("pay.html")
+
+
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
     async with services_of(request).sessionmaker() as db:

@@ -14,6 +14,7 @@ from server.db import SessionMaker
 from server.events import EventPublisher
 from server.notify.senders import EmailSender, SmsSender
 from server.passwords import Passwords
+from server.payments.providers import PaymentProvider
 from server.ratelimit import RateLimiter
 from server.settings import Settings
 
@@ -29,6 +30,7 @@ class Services:
     sessionmaker: SessionMaker
     events: EventPublisher
     attachments: AttachmentStore
+    payments: PaymentProvider
 
     @property
     def public_url(self) -> str:

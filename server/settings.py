@@ -44,6 +44,11 @@ class Settings:
     turn_secret: str | None = None
     sfu: bool = True
     upload_max_bytes: int = 20 * 1024 * 1024
+    # Payment requests: "builtin" (the practice confirms what it received) or "stripe" (Checkout).
+    payment_provider: str = "builtin"
+    stripe_secret_key: str | None = None
+    stripe_webhook_secret: str | None = None
+    stripe_api_base: str = "https://api.stripe.com"
     password_hashing: PasswordHashing = field(default_factory=PasswordHashing)
     # Run the background delivery worker (tests drive deliveries explicitly).
     delivery_worker: bool = True
@@ -100,6 +105,17 @@ class Settings:
         upload_max = opt("TC_UPLOAD_MAX_BYTES") or str(cls.upload_max_bytes)
         if not upload_max.isdigit() or int(upload_max) < 1024:
             raise SettingsError("TC_UPLOAD_MAX_BYTES must be a number of bytes (at least 1024)")
+        provider = (opt("TC_PAYMENT_PROVIDER") or "builtin").lower()
+        if provider not in {"builtin", "stripe"}:
+            raise SettingsError(
+                f"TC_PAYMENT_PROVIDER must be 'builtin' or 'stripe', not {provider!r}"
+            )
+        if provider == "stripe" and not (
+            opt("TC_STRIPE_SECRET_KEY") and opt("TC_STRIPE_WEBHOOK_SECRET")
+        ):
+            raise SettingsError(
+                "TC_PAYMENT_PROVIDER=stripe needs TC_STRIPE_SECRET_KEY and TC_STRIPE_WEBHOOK_SECRET"
+            )
         turn = tuple(u.strip() for u in (opt("TC_TURN_URLS") or "").split(",") if u.strip())
         return cls(
             data_dir=Path(opt("TC_DATA_DIR") or "var"),
@@ -114,4 +130,8 @@ class Settings:
             turn_secret=opt("TC_TURN_SECRET"),
             sfu=sfu == "on",
             upload_max_bytes=int(upload_max),
+            payment_provider=provider,
+            stripe_secret_key=opt("TC_STRIPE_SECRET_KEY"),
+            stripe_webhook_secret=opt("TC_STRIPE_WEBHOOK_SECRET"),
+            stripe_api_base=opt("TC_STRIPE_API_BASE") or cls.stripe_api_base,
         )

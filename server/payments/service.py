@@ -1,0 +1,529 @@
+"""Payment requests: the doctor asks, the patient sees the amount and what it is for, pays online
+or at the practice, and the doctor sees what is still owed.
+
+Statuses move one way: ``requested`` → ``paid`` | ``cancelled`` | ``expired`` (an expired request
+can still be marked paid when the money arrives late). Every change is a conditional update, so
+two confirmations at once, or a webhook delivered twice, change the status once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server import audit
+from server.billing.rules import euros
+from server.conversations import announce, messaging
+from server.conversations.service import find_conversation
+from server.db import insert_unless_exists
+from server.errors import Conflict, Forbidden, InvalidInput, NotFound
+from server.models import (
+    Call,
+    Conversation,
+    Message,
+    PaymentEvent,
+    PaymentRequest,
+    PaymentStatus,
+    Role,
+    SecretaryAssignment,
+    User,
+    new_id,
+)
+from server.notify.senders import DeliveryError, Email
+from server.payments.providers import CheckoutOrder, PaymentProvider
+from server.services import Services
+
+log = logging.getLogger(__name__)
+PARIS = ZoneInfo("Europe/Paris")
+EXPIRES_AFTER = timedelta(days=30)
+# Reminders of an unpaid request, counted from the request.
+REMINDERS_AFTER = (timedelta(days=3), timedelta(days=10))
+MAX_AMOUNT_CENTS = 100_000  # 1,000 €: beyond that, a typing error is the likelier story
+SWEEP_INTERVAL_SECONDS = 300
+PAID_METHODS = ("transfer", "card_terminal", "cheque", "cash", "other")
+
+
+@dataclass(frozen=True)
+class NewPaymentRequest:
+    amount_cents: int
+    currency: str
+    label: str
+    call_id: str | None = None
+    client_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Requested:
+    request: PaymentRequest
+    posted: messaging.Posted
+
+
+def pay_url(services: Services, request_id: str) -> str:
+    return f"{services.public_url}/p/{request_id}"
+
+
+def _check(new: NewPaymentRequest) -> str:
+    if new.currency != "EUR":
+        raise InvalidInput("currency : seul l'euro (EUR) est accepté")
+    if not 1 <= new.amount_cents <= MAX_AMOUNT_CENTS:
+        raise InvalidInput(
+            f"amount_cents : entre 1 centime et {euros(MAX_AMOUNT_CENTS)} (montant en centimes)"
+        )
+    label = " ".join(new.label.split())
+    if not label:
+        raise InvalidInput("label : dites ce que le patient règle (ex. « Téléconsultation »)")
+    return label
+
+
+async def create_request(
+    db: AsyncSession,
+    services: Services,
+    user: User,
+    conversation_id: str,
+    new: NewPaymentRequest,
+    *,
+    ip: str | None,
+) -> Requested:
+    if user.role == Role.NURSE:
+        raise Forbidden(
+            "L'accompagnement infirmier d'une téléconsultation est pris en charge en tiers "
+            "payant : rien n'est demandé au patient."
+        )
+    if user.role not in (Role.DOCTOR, Role.SECRETARY):
+        raise Forbidden("Seuls le médecin et son secrétariat demandent un paiement.")
+    view = await find_conversation(db, user, conversation_id)
+    if new.client_id:
+        earlier = await db.scalar(
+            select(Message).where(
+                Message.conversation_id == conversation_id,
+                Message.author_id == user.id,
+                Message.client_id == new.client_id,
+            )
+        )
+        if earlier is not None:
+            found = await db.scalar(
+                select(PaymentRequest).where(PaymentRequest.message_id == earlier.id)
+            )
+            if found is None:
+                raise InvalidInput("client_id : déjà utilisé pour un autre message")
+            return Requested(found, await messaging.replay(db, earlier))
+    label = _check(new)
+    payee = user if user.role == Role.DOCTOR else view.practitioner
+    if payee.role != Role.DOCTOR:
+        raise Forbidden("Seul un médecin peut être payé par une demande de paiement.")
+    if new.call_id is not None:
+        call = await db.get(Call, new.call_id)
+        if call is None or call.conversation_id != conversation_id:
+            raise InvalidInput("call_id : appel inconnu dans cette conversation")
+    now = services.clock.now()
+    request_id = new_id()
+    link = pay_url(services, request_id)
+    body = (
+        f"💶 Demande de paiement : {euros(new.amount_cents)} — {label}. "
+        f"Pour régler en ligne ou voir les autres moyens de paiement : {link}"
+    )
+    holder: list[PaymentRequest] = []
+
+    def add_request(message_id: str) -> None:
+        request = PaymentRequest(
+            id=request_id,
+            conversation_id=conversation_id,
+            payee_id=payee.id,
+            created_by_id=user.id,
+            patient_id=view.patient.id,
+            call_id=new.call_id,
+            amount_cents=new.amount_cents,
+            currency=new.currency,
+            label=label,
+            status=PaymentStatus.REQUESTED,
+            provider=services.settings.payment_provider,
+            message_id=message_id,
+            created_at=now,
+            expires_at=now + EXPIRES_AFTER,
+            reminders_sent=0,
+        )
+        db.add(request)
+        holder.append(request)
+        audit.record(
+            db,
+            services.clock,
+            "payment.requested",
+            actor_id=user.id,
+            ip=ip,
+            resource_type="payment_request",
+            resource_id=request_id,
+            details={"amount_cents": new.amount_cents, "conversation_id": conversation_id},
+        )
+
+    posted = await messaging.post_message(
+        db,
+        services,
+        user,
+        conversation_id,
+        messaging.NewMessage(client_id=new.client_id or f"payment:{request_id}", body=body),
+        ip=ip,
+        along=add_request,
+    )
+    if not holder:  # a concurrent retry with the same client_id won
+        found = await db.scalar(
+            select(PaymentRequest).where(PaymentRequest.message_id == posted.view.message.id)
+        )
+        assert found is not None
+        return Requested(found, posted)
+    return Requested(holder[0], posted)
+
+
+async def _secretary_doctors(db: AsyncSession, user: User) -> list[str]:
+    return list(
+        await db.scalars(
+            select(SecretaryAssignment.doctor_id).where(SecretaryAssignment.secretary_id == user.id)
+        )
+    )
+
+
+async def get_request(
+    db: AsyncSession, services: Services, user: User, request_id: str
+) -> PaymentRequest:
+    """The request if the user belongs to its conversation (404 otherwise); an overdue one is
+    marked expired on the way."""
+    request = await db.get(PaymentRequest, request_id)
+    if request is None:
+        raise NotFound("Demande de paiement introuvable.")
+    try:
+        await find_conversation(db, user, request.conversation_id)
+    except NotFound:
+        raise NotFound("Demande de paiement introuvable.") from None
+    if request.status == PaymentStatus.REQUESTED and services.clock.now() >= request.expires_at:
+        await _transition(db, request, (PaymentStatus.REQUESTED,), status=PaymentStatus.EXPIRED)
+        await db.commit()
+        await db.refresh(request)
+    return request
+
+
+async def list_requests(
+    db: AsyncSession,
+    user: User,
+    *,
+    status: str | None = None,
+    conversation_id: str | None = None,
+) -> list[PaymentRequest]:
+    """What the caller is owed (doctor; a secretary for their doctors) or owes (patient)."""
+    query = select(PaymentRequest)
+    if conversation_id is not None:
+        await find_conversation(db, user, conversation_id)
+        query = query.where(PaymentRequest.conversation_id == conversation_id)
+    elif user.role == Role.PATIENT:
+        query = query.where(PaymentRequest.patient_id == user.id)
+    elif user.role == Role.DOCTOR:
+        query = query.where(PaymentRequest.payee_id == user.id)
+    elif user.role == Role.SECRETARY:
+        query = query.where(PaymentRequest.payee_id.in_(await _secretary_doctors(db, user)))
+    else:
+        raise Forbidden("Les demandes de paiement concernent les médecins et leurs patients.")
+    if status is not None:
+        query = query.where(PaymentRequest.status == status)
+    return list(await db.scalars(query.order_by(PaymentRequest.created_at.desc()).limit(500)))
+
+
+async def _transition(
+    db: AsyncSession,
+    request: PaymentRequest,
+    from_statuses: tuple[PaymentStatus, ...],
+    **values: object,
+) -> bool:
+    result = await db.execute(
+        update(PaymentRequest)
+        .where(PaymentRequest.id == request.id, PaymentRequest.status.in_(from_statuses))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _require_professional(user: User) -> None:
+    if user.role not in (Role.DOCTOR, Role.SECRETARY):
+        raise Forbidden("Seuls le médecin et son secrétariat gèrent les demandes de paiement.")
+
+
+async def cancel(
+    db: AsyncSession, services: Services, user: User, request_id: str, *, ip: str | None
+) -> PaymentRequest:
+    request = await get_request(db, services, user, request_id)
+    _require_professional(user)
+    now = services.clock.now()
+    if not await _transition(
+        db,
+        request,
+        (PaymentStatus.REQUESTED, PaymentStatus.EXPIRED),
+        status=PaymentStatus.CANCELLED,
+        cancelled_at=now,
+    ):
+        await db.rollback()
+        raise Conflict(f"Cette demande ne peut plus être annulée : elle est {_status_fr(request)}.")
+    audit.record(
+        db,
+        services.clock,
+        "payment.cancelled",
+        actor_id=user.id,
+        ip=ip,
+        resource_type="payment_request",
+        resource_id=request.id,
+    )
+    await db.commit()
+    await db.refresh(request)
+    return request
+
+
+async def mark_paid(
+    db: AsyncSession,
+    services: Services,
+    user: User,
+    request_id: str,
+    method: str,
+    *,
+    ip: str | None,
+) -> PaymentRequest:
+    """The practice confirms a payment received outside the online provider."""
+    if method not in PAID_METHODS:
+        raise InvalidInput(f"method : {', '.join(PAID_METHODS)}")
+    request = await get_request(db, services, user, request_id)
+    _require_professional(user)
+    if not await _transition(
+        db,
+        request,
+        (PaymentStatus.REQUESTED, PaymentStatus.EXPIRED),
+        status=PaymentStatus.PAID,
+        paid_at=services.clock.now(),
+        paid_method=method,
+    ):
+        await db.rollback()
+        raise Conflict(f"Cette demande est déjà {_status_fr(request)}.")
+    audit.record(
+        db,
+        services.clock,
+        "payment.marked_paid",
+        actor_id=user.id,
+        ip=ip,
+        resource_type="payment_request",
+        resource_id=request.id,
+        details={"method": method},
+    )
+    await db.commit()
+    await db.refresh(request)
+    return request
+
+
+def _status_fr(request: PaymentRequest) -> str:
+    return {
+        PaymentStatus.REQUESTED: "en attente",
+        PaymentStatus.PAID: "payée",
+        PaymentStatus.CANCELLED: "annulée",
+        PaymentStatus.EXPIRED: "expirée",
+    }.get(PaymentStatus(request.status), request.status)
+
+
+async def checkout(
+    db: AsyncSession,
+    services: Services,
+    provider: PaymentProvider,
+    user: User,
+    request_id: str,
+) -> str:
+    """Start an online payment; the address the patient's browser goes to."""
+    request = await get_request(db, services, user, request_id)
+    if user.id != request.patient_id:
+        raise Forbidden("Seul le patient règle sa demande de paiement.")
+    if request.status != PaymentStatus.REQUESTED:
+        raise Conflict(f"Cette demande est {_status_fr(request)} : rien à régler.")
+    link = pay_url(services, request.id)
+    window = int(services.clock.now().timestamp()) // 600
+    started = await provider.checkout(
+        CheckoutOrder(
+            request_id=request.id,
+            amount_cents=request.amount_cents,
+            currency=request.currency,
+            label=request.label,
+            success_url=f"{link}?retour=paye",
+            cancel_url=f"{link}?retour=annule",
+            email=user.email,
+            idempotency_key=f"checkout-{request.id}-{window}",
+        )
+    )
+    request.provider = provider.name
+    request.provider_ref = started.reference
+    await db.commit()
+    return started.url
+
+
+async def handle_notification(
+    db: AsyncSession,
+    services: Services,
+    provider: PaymentProvider,
+    payload: bytes,
+    headers: dict[str, str],
+) -> tuple[str, PaymentRequest | None]:
+    """Apply a provider's signed notification once: ("duplicate" | "ignored" | "paid", request)."""
+    notification = provider.notification(payload, headers)
+    now = services.clock.now()
+    request = (
+        await db.get(PaymentRequest, notification.request_id) if notification.request_id else None
+    )
+    first = await insert_unless_exists(
+        db,
+        PaymentEvent.__table__,
+        {
+            "id": f"{provider.name}:{notification.event_id}",
+            "payment_request_id": request.id if request else None,
+            "kind": notification.kind[:80],
+            "received_at": now,
+        },
+        ["id"],
+    )
+    if not first:
+        await db.rollback()
+        return "duplicate", request
+    outcome = "ignored"
+    if notification.paid and request is not None:
+        if request.provider_ref and notification.reference != request.provider_ref:
+            log.warning("payment %s: notification for another checkout", request.id)
+        if (
+            notification.amount_cents is not None
+            and notification.amount_cents != request.amount_cents
+        ):
+            log.warning(
+                "payment %s: %s paid, %s asked; not marked paid",
+                request.id,
+                notification.amount_cents,
+                request.amount_cents,
+            )
+        elif await _transition(
+            db,
+            request,
+            (PaymentStatus.REQUESTED, PaymentStatus.EXPIRED),
+            status=PaymentStatus.PAID,
+            paid_at=now,
+            paid_method="online",
+        ):
+            outcome = "paid"
+            audit.record(
+                db,
+                services.clock,
+                "payment.paid_online",
+                actor_id=None,
+                ip=None,
+                resource_type="payment_request",
+                resource_id=request.id,
+                details={"provider": provider.name, "event": notification.event_id},
+            )
+    await db.commit()
+    if request is not None:
+        await db.refresh(request)
+    return outcome, request
+
+
+async def sweep(db: AsyncSession, services: Services) -> tuple[int, int]:
+    """Expire overdue requests and remind patients of unpaid ones: (reminded, expired)."""
+    now = services.clock.now()
+    expired = await db.execute(
+        update(PaymentRequest)
+        .where(PaymentRequest.status == PaymentStatus.REQUESTED, PaymentRequest.expires_at <= now)
+        .values(status=PaymentStatus.EXPIRED)
+        .execution_options(synchronize_session=False)
+    )
+    await db.commit()
+    reminded = 0
+    due = list(
+        await db.scalars(
+            select(PaymentRequest).where(
+                PaymentRequest.status == PaymentStatus.REQUESTED,
+                PaymentRequest.reminders_sent < len(REMINDERS_AFTER),
+            )
+        )
+    )
+    for request in due:
+        if now - request.created_at < REMINDERS_AFTER[request.reminders_sent]:
+            continue
+        if await _remind(db, services, request):
+            reminded += 1
+    return reminded, int(expired.rowcount)  # type: ignore[attr-defined]
+
+
+async def _remind(db: AsyncSession, services: Services, request: PaymentRequest) -> bool:
+    count = request.reminders_sent
+    # Claim this reminder first, so two sweepers never send it twice.
+    claimed = await db.execute(
+        update(PaymentRequest)
+        .where(PaymentRequest.id == request.id, PaymentRequest.reminders_sent == count)
+        .values(reminders_sent=count + 1, last_reminder_at=services.clock.now())
+        .execution_options(synchronize_session=False)
+    )
+    if not claimed.rowcount:  # type: ignore[attr-defined]
+        await db.rollback()
+        return False
+    await db.commit()
+    payee = await db.get_one(User, request.payee_id)
+    patient = await db.get_one(User, request.patient_id)
+    link = pay_url(services, request.id)
+    text = (
+        f"Rappel : la demande de paiement de {euros(request.amount_cents)} "
+        f"({request.label}) est toujours en attente. Pour régler : {link}"
+    )
+    posted = await messaging.post_message(
+        db,
+        services,
+        payee,
+        request.conversation_id,
+        messaging.NewMessage(client_id=f"payment-reminder:{request.id}:{count + 1}", body=text),
+        ip=None,
+    )
+    body, members = await announce.prepare(db, posted)
+    await announce.announce(services, posted, body, members)
+    try:
+        await services.email.send(
+            Email(
+                to=patient.email,
+                subject=f"Rappel de paiement — {payee.display_name}",
+                text=f"Bonjour {patient.first_name},\n\n{text}\n\nVous pouvez aussi régler "
+                "directement au cabinet.\n",
+                html=f"<p>Bonjour {html.escape(patient.first_name)},</p>"
+                f"<p>{html.escape(text)}</p><p>Vous pouvez aussi régler directement au "
+                "cabinet.</p>",
+            )
+        )
+    except DeliveryError:
+        log.warning("payment reminder %s: email not sent", request.id)
+    return True
+
+
+async def owed_total(db: AsyncSession, payee_ids: list[str]) -> int:
+    total = await db.scalar(
+        select(func.coalesce(func.sum(PaymentRequest.amount_cents), 0)).where(
+            PaymentRequest.payee_id.in_(payee_ids),
+            PaymentRequest.status == PaymentStatus.REQUESTED,
+        )
+    )
+    return int(total or 0)
+
+
+async def conversation_of(db: AsyncSession, request: PaymentRequest) -> Conversation:
+    return await db.get_one(Conversation, request.conversation_id)
+
+
+async def run_sweeper(services: Services) -> None:
+    """The background loop: reminders and expiry, once every few minutes until cancelled."""
+    while True:
+        try:
+            async with services.sessionmaker() as db:
+                await sweep(db, services)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("payment sweep failed; trying again")
+        await asyncio.sleep(SWEEP_INTERVAL_SECONDS)
