@@ -134,7 +134,7 @@ class StripeProvider:
             raise InvalidInput("Signature Stripe invalide : notification ignorée.") from exc
         except ValueError as exc:
             raise MalformedRequest("Notification Stripe illisible.") from exc
-        data = event["data"]["object"]
+        data: dict[str, Any] = event["data"]["object"].to_dict()  # a plain dict, nested too
         metadata = data.get("metadata") or {}
         paid = event["type"] in {
             "checkout.session.completed",

@@ -265,7 +265,7 @@ async def cancel(
         status=PaymentStatus.CANCELLED,
         cancelled_at=now,
     ):
-        await db.rollback()
+        await db.refresh(request)  # what it became meanwhile
         raise Conflict(f"Cette demande ne peut plus être annulée : elle est {_status_fr(request)}.")
     audit.record(
         db,
@@ -303,7 +303,7 @@ async def mark_paid(
         paid_at=services.clock.now(),
         paid_method=method,
     ):
-        await db.rollback()
+        await db.refresh(request)  # what it became meanwhile
         raise Conflict(f"Cette demande est déjà {_status_fr(request)}.")
     audit.record(
         db,
@@ -388,6 +388,8 @@ async def handle_notification(
     )
     if not first:
         await db.rollback()
+        if request is not None:
+            await db.refresh(request)
         return "duplicate", request
     outcome = "ignored"
     if notification.paid and request is not None:
