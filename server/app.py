@@ -13,6 +13,7 @@ from aiohttp import web
 from server import limits
 from server.accounts.routes import routes as account_routes
 from server.audit.routes import routes as audit_routes
+from server.billing.routes import routes as billing_routes
 from server.calls.routes import routes as call_routes
 from server.clock import Clock, SystemClock
 from server.contacts.routes import routes as contact_routes
@@ -85,6 +86,7 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> web.Ap
     for table in (
         account_routes,
         audit_routes,
+        billing_routes,
         call_routes,
         invitation_routes,
         contact_routes,

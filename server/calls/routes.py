@@ -35,6 +35,8 @@ class NurseBody(BaseModel):
     nurse_id: str = Field(min_length=1, max_length=64)
     # In the room with the patient (one device), or joining from elsewhere.
     assistance: Literal["in_room", "remote"] = "remote"
+    # Where the nurse accompanies it, which decides the nurse's code (TLS, TLL, TLD).
+    place: Literal["planned_visit", "dedicated_place", "home"] | None = None
 
 
 def join_url(services: Services, call_id: str) -> str:
@@ -55,6 +57,7 @@ def call_json(
         "ended_at": iso(call.ended_at),
         "nurse_id": call.nurse_id,
         "assistance": call.assistance,
+        "assistance_place": call.assistance_place,
         "participants": [
             {
                 "peer_id": p.id,
@@ -196,6 +199,7 @@ async def invite_nurse(request: web.Request) -> web.Response:
             request.match_info["id"],
             body.nurse_id,
             body.assistance,
+            place=body.place,
             ip=client_ip(request),
         )
         _, conversation = await service.access_call(db, user, call.id)

@@ -297,6 +297,7 @@ async def invite_nurse(
     nurse_id: str,
     assistance: str,
     *,
+    place: str | None = None,
     ip: str | None,
 ) -> Call:
     call, view = await access_call(db, user, call_id)
@@ -309,6 +310,7 @@ async def invite_nurse(
         raise NotFound("Infirmier introuvable.")
     call.nurse_id = nurse.id
     call.assistance = assistance
+    call.assistance_place = place
     # The nurse also joins the conversation, to follow up and see the documents.
     if nurse.id not in await member_ids(db, view.conversation):
         db.add(
@@ -325,7 +327,7 @@ async def invite_nurse(
         call.id,
         "nurse_invited",
         user_id=user.id,
-        data={"nurse_id": nurse.id, "assistance": assistance},
+        data={"nurse_id": nurse.id, "assistance": assistance, "place": place},
     )
     audit.record(
         db,

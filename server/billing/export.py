@@ -1,0 +1,118 @@
+"""Billing records as the practice's billing software imports them: JSON, or CSV with one row
+per act. Every FSE field is its own column, named plainly; no wire format is invented (real
+télétransmission goes through the practice's certified SESAM-Vitale software)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from server.http.serialize import iso
+from server.models import BillingRecord, User
+
+CSV_COLUMNS = (
+    "record_id",
+    "act_date",
+    "teleconsultation",
+    "professional_role",
+    "professional_last_name",
+    "professional_first_name",
+    "professional_rpps",
+    "professional_am_number",
+    "prescriber_rpps",
+    "patient_last_name",
+    "patient_first_name",
+    "patient_nir",
+    "patient_birth_date",
+    "birth_rank",
+    "insurance_scheme",
+    "insurance_fund",
+    "care_pathway",
+    "exemption",
+    "act_code",
+    "act_label",
+    "amount_cents",
+    "amount_eur",
+    "record_total_cents",
+    "call_id",
+)
+
+
+def record_json(row: BillingRecord, professional: User, patient: User) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "call_id": row.call_id,
+        "act_date": row.act_date.isoformat(),
+        "teleconsultation": row.teleconsultation,
+        "professional": {
+            "id": professional.id,
+            "role": row.professional_role,
+            "first_name": professional.first_name,
+            "last_name": professional.last_name,
+            "rpps": row.professional_rpps,
+            "am_number": row.professional_am_number,
+            "specialty": professional.specialty,
+        },
+        "prescriber_rpps": row.prescriber_rpps,
+        "patient": {
+            "id": patient.id,
+            "first_name": patient.first_name,
+            "last_name": patient.last_name,
+            "nir": row.patient_nir,
+            "birth_date": row.patient_birth_date.isoformat(),
+            "birth_rank": row.birth_rank,
+            "insurance_scheme": row.insurance_scheme,
+            "insurance_fund": row.insurance_fund,
+        },
+        "pathway": row.pathway,
+        "exemption": row.exemption,
+        "acts": row.acts,
+        "total_cents": row.total_cents,
+        "currency": row.currency,
+        "warnings": row.warnings,
+        "created_at": iso(row.created_at),
+    }
+
+
+def _text(value: str) -> str:
+    """A name typed by a person must not become a spreadsheet formula when the CSV is opened."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def to_csv(rows: list[tuple[BillingRecord, User, User]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for row, professional, patient in rows:
+        for act in row.acts:
+            cents = int(act["amount_cents"])
+            writer.writerow(
+                (
+                    row.id,
+                    row.act_date.isoformat(),
+                    "1" if row.teleconsultation else "0",
+                    row.professional_role,
+                    _text(professional.last_name),
+                    _text(professional.first_name),
+                    row.professional_rpps or "",
+                    row.professional_am_number or "",
+                    row.prescriber_rpps or "",
+                    _text(patient.last_name),
+                    _text(patient.first_name),
+                    row.patient_nir,
+                    row.patient_birth_date.isoformat(),
+                    row.birth_rank,
+                    row.insurance_scheme or "",
+                    row.insurance_fund or "",
+                    row.pathway or "",
+                    row.exemption or "",
+                    act["code"],
+                    act.get("label", ""),
+                    cents,
+                    f"{cents // 100},{cents % 100:02d}",
+                    row.total_cents,
+                    row.call_id,
+                )
+            )
+    return out.getvalue()
