@@ -15,7 +15,7 @@ from server.http.auth import client_ip, require_user
 from server.http.docs import documented
 from server.http.keys import services_of
 from server.http.parsing import parse_body, parse_query
-from server.models import User
+from server.models import Role, User
 
 routes = web.RouteTableDef()
 
@@ -231,7 +231,7 @@ def _profile_json(profile: Any) -> dict[str, Any]:
 async def get_profile(request: web.Request) -> web.Response:
     services = services_of(request)
     async with services.sessionmaker() as db:
-        user = await require_user(request, db)
+        user = await require_user(request, db, Role.DOCTOR, Role.NURSE)
         profile = await service.get_profile(db, user)
     return web.json_response(_profile_json(profile))
 

@@ -2,6 +2,7 @@
 // socket.io signaling. Each remote participant gets one RTCPeerConnection.
 import { io } from "/static/vendor/socket.io.esm.min.js";
 import { ApiError, api, el } from "./api.js";
+import { showAfterCall } from "./aftercall.js";
 
 const $ = (id) => document.getElementById(id);
 const callId = decodeURIComponent(location.pathname.split("/").pop());
@@ -42,7 +43,7 @@ async function load() {
   const c = state.call.conversation;
   $("title").textContent = state.me.role === "patient"
     ? `Téléconsultation avec ${c.practitioner.display_name}` : `Téléconsultation avec ${c.patient.first_name} ${c.patient.last_name}`;
-  if (state.call.status === "ended") { $("ended").hidden = false; return; }
+  if (state.call.status === "ended") { $("ended").hidden = false; afterCall(); return; }
   $("check").hidden = false;
   await check();
 }
@@ -279,6 +280,14 @@ function start() {
   state.statsTimer = setInterval(sampleStats, 5000);
 }
 
+// Professionals get the post-call panel (documents, payment, coding), once.
+function afterCall() {
+  if (state.me.role === "patient" || state.afterShown) return;
+  state.afterShown = true;
+  $("ended").querySelector("p").textContent = "Envoyez maintenant les documents, la demande de paiement et la cotation.";
+  showAfterCall(callId, state.me, state.call).catch((e) => status(e.message));
+}
+
 function finish() {
   state.leaving = true;
   clearInterval(state.statsTimer);
@@ -290,6 +299,7 @@ function finish() {
   $("check").hidden = true;
   $("ended").hidden = false;
   if (document.fullscreenElement) document.exitFullscreen().catch(() => {});
+  afterCall();
 }
 
 function toggleTrack(kind, button) {
