@@ -124,3 +124,13 @@ async def test_doctor_sends_prescription_and_payment_and_codes_the_act(
     header, row = text.strip().split("\r\n")
     assert "act_code" in header
     assert ";TCG;" in row and ";2500;25,00;" in row and "269029934173285" in row
+
+    # The doctor's list of what is owed; the practice confirms the card payment at its terminal.
+    await doctor.goto(f"{base}/pro")
+    owed = doctor.locator("#owed li", has_text="Éloïse Durand")
+    await expect(owed).to_contain_text("25,00")
+    await owed.get_by_label("Moyen de paiement").select_option("card_terminal")
+    await owed.get_by_role("button", name="Marquer payé").click()
+    await expect(doctor.locator("#owed-card")).to_be_hidden()
+    await patient.reload()
+    await expect(patient.locator("#status")).to_have_text("Payée — merci.")

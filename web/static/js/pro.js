@@ -53,8 +53,34 @@ async function loadCalls() {
         el("span", { class: "meta" }, ` · ${c.practitioner.display_name} · ${dateTimeFr(c.created_at)}`), el("br"),
         el("span", { class: `badge ${{ ringing: "pending", active: "accepted" }[c.status] || "expired"}` }, CALL_STATUS[c.status] || c.status),
         c.nurse_id === me.id ? el("span", { class: "meta" }, c.assistance === "in_room" ? " · avec le patient" : " · à distance") : null),
-      c.status !== "ended" ? el("a", { class: "button", href: new URL(c.join_url, location.href).pathname }, "Rejoindre") : null)));
+      c.status !== "ended" ? el("a", { class: "button", href: new URL(c.join_url, location.href).pathname }, "Rejoindre")
+        : el("a", { class: "button secondary", href: new URL(c.join_url, location.href).pathname }, "Documents et cotation"))));
   } catch { /* the list is a help; the conversations still work */ }
+}
+
+const euros = (cents) => (cents / 100).toLocaleString("fr-FR", { style: "currency", currency: "EUR" });
+const PAID_METHODS = { card_terminal: "Carte au cabinet", transfer: "Virement", cheque: "Chèque", cash: "Espèces", other: "Autre" };
+async function loadOwed() {
+  if (me.role !== "doctor" && me.role !== "secretary") return;
+  try {
+    const data = await api("GET", "/api/payment-requests?status=requested");
+    $("owed-card").hidden = data.items.length === 0;
+    $("owed-total").textContent = `(${euros(data.owed_cents)})`;
+    $("owed").replaceChildren(...data.items.map((r) => {
+      const method = el("select", { "aria-label": "Moyen de paiement" },
+        ...Object.entries(PAID_METHODS).map(([value, label]) => el("option", { value }, label)));
+      const act = async (path, body) => {
+        try { await api("POST", `/api/payment-requests/${r.id}/${path}`, body); loadOwed(); }
+        catch (e) { alert(e.message); }
+      };
+      return el("li", { "data-id": r.id },
+        el("span", {}, el("span", { class: "who" }, `${r.patient.first_name} ${r.patient.last_name}`),
+          el("span", { class: "meta" }, ` · ${euros(r.amount_cents)} · ${r.label} · ${dateTimeFr(r.created_at)}`)),
+        el("span", { class: "actions" }, method,
+          el("button", { type: "button", onclick: () => act("mark-paid", { method: method.value }) }, "Marquer payé"),
+          el("button", { type: "button", class: "secondary", onclick: () => { if (confirm("Annuler cette demande de paiement ?")) act("cancel"); } }, "Annuler")));
+    }));
+  } catch { /* a help, not the page */ }
 }
 
 async function loadConversations() {
@@ -277,7 +303,8 @@ async function start() {
   listenForCalls(socket);
   socket.on("conversation:activity", refreshSoon);
   socket.on("call:ring", () => loadCalls());
-  await Promise.all([loadConversations(), loadCalls()]);
+  socket.on("payment:updated", () => loadOwed());
+  await Promise.all([loadConversations(), loadCalls(), loadOwed()]);
   if (practitioner) await loadRequests();
   const opened = new URLSearchParams(location.hash.slice(1)).get("c");
   if (opened) openThread(opened);
