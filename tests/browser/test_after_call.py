@@ -50,7 +50,7 @@ async def test_doctor_sends_prescription_and_payment_and_codes_the_act(
     clock: FakeClock,
     artifacts: Path,
 ) -> None:
-    base, doctor_api, _, cid = await doctor_and_patient(start_server, client_of)
+    base, doctor_api, _, _ = await doctor_and_patient(start_server, client_of)
     doctor = await signed_in_page(browser, base, "claire.martin@example.fr")
     patient = await signed_in_page(browser, base, "eloise@example.fr", phone=True)
     async with clock_following_real_time(clock):
