@@ -10,9 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 from aiohttp.test_utils import TestServer
-from playwright.async_api import Page, async_playwright, expect
+from playwright.async_api import Page, async_playwright
 
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.browser.netns import NetHost, test_host  # noqa: F401  (fixture)
@@ -45,20 +44,14 @@ async def frames_grow(page: Page, by: int, within: float) -> float:
 
 
 async def join(page: Page, base: str, email: str, call_id: str) -> None:
-    await page.goto(f"{base}/login")
+    # Straight from sign-in to the call, as the patient's link does.
+    await page.goto(f"{base}/login?next=/c/{call_id}")
     await page.get_by_label("Adresse e-mail").fill(email)
     await page.get_by_label("Mot de passe").fill(PASSWORD)
     await page.get_by_role("button", name="Se connecter").click()
-    await expect(page.locator("#me")).not_to_be_empty()
-    await page.goto(f"{base}/c/{call_id}")
     await page.get_by_role("button", name="Rejoindre la consultation").click()
 
 
-@pytest.mark.skip(
-    reason="flaky: media came back in 6 of 8 runs (3.1-9.4 s after the link returned); in the "
-    "others a stale answer reaches the polite end after crossed ICE restarts and it stays "
-    "'checking'. Kept to be fixed next (issue 4), not run in CI until it passes reliably."
-)
 async def test_media_comes_back_after_a_real_network_cut(
     test_host: NetHost,  # noqa: F811
     start_server: Callable[..., Any],
@@ -103,7 +96,14 @@ async def test_media_comes_back_after_a_real_network_cut(
             assert stalled < 10, f"the cut did not stop the media ({stalled} frames in 6 s)"
             test_host.link(up=True)
             recovery = await frames_grow(doctor, 40, within=30)
-            print(f"\nmedia back {recovery:.1f} s after the link returned (8 s outage)")
+            patient_recovery = await frames_grow(patient, 40, within=30)
+            restarts = [
+                await p.evaluate("() => window.__tc.restarts || 0") for p in (doctor, patient)
+            ]
+            print(
+                f"\nmedia back {recovery:.1f} s after the link returned (8 s outage); "
+                f"patient receiving again {patient_recovery:.1f} s later; ICE restarts {restarts}"
+            )
             shown = (await doctor_api.get(f"/api/calls/{call['id']}")).body
             assert shown["status"] == "active"  # the same call, not a new one
         finally:

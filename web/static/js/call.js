@@ -149,10 +149,10 @@ function connectSocket() {
   window.addEventListener("online", () => {
     if (!socket.connected) socket.connect();
     // Our network came back (possibly with a new address): a restart made while it was down
-    // carried no usable candidates, so restart now, from this side only.
+    // carried no usable candidates. The impolite end restarts now; the polite one leaves it to
+    // the other end (or to the watchdog), so two restarts do not cross.
     for (const peer of state.peers.values()) {
-      const ice = peer.pc.iceConnectionState;
-      if (ice !== "connected" && ice !== "completed") peer.pc.restartIce();
+      if (!peer.polite && !iceUp(peer.pc)) restart(peer, "online");
     }
   });
   navigator.connection?.addEventListener?.("change", () => { if (!socket.connected) socket.connect(); });
@@ -181,7 +181,7 @@ function ensurePeer(peerId, user) {
   $("remotes").append(tile);
   // Perfect negotiation: the peer with the larger id yields on glare, so two offers never deadlock.
   const peer = { pc, tile, video, polite: state.peerId > peerId, makingOffer: false, ignoreOffer: false,
-    restartTimer: null, queue: Promise.resolve(), earlyCandidates: [] };
+    restartTimer: null, queue: Promise.resolve(), earlyCandidates: [], downSince: null, lastRestart: 0 };
   state.peers.set(peerId, peer);
   for (const track of state.stream?.getTracks() || []) pc.addTrack(track, state.stream);
   pc.ontrack = ({ streams }) => { if (video.srcObject !== streams[0]) video.srcObject = streams[0]; };
@@ -197,18 +197,18 @@ function ensurePeer(peerId, user) {
     const s = pc.iceConnectionState;
     if (s === "disconnected" || s === "failed") {
       status("Connexion instable, rétablissement…");
+      peer.downSince ??= Date.now();
       clearTimeout(peer.restartTimer);
       // An ICE restart after a network change (Wi-Fi → 4G); wait briefly in case it recovers.
       // One end restarts (the impolite one) and the other answers its offer: restarts from both
       // ends at once cross, and the crossed answers can leave one end checking forever.
       if (!peer.polite) {
-        peer.restartTimer = setTimeout(() => {
-          if (pc.iceConnectionState !== "connected" && pc.iceConnectionState !== "completed") pc.restartIce();
-        }, s === "failed" ? 0 : 2000);
+        peer.restartTimer = setTimeout(() => { if (!iceUp(pc)) restart(peer, s); }, s === "failed" ? 0 : 2000);
       }
       if (!state.socket.connected) state.socket.connect();
-    } else if (s === "connected" || s === "completed") {
+    } else if (iceUp(pc)) {
       clearTimeout(peer.restartTimer);
+      peer.downSince = null;
       status("");
     }
   };
@@ -227,6 +227,13 @@ async function handleSignal(peer, { from, description, candidate }) {
   const pc = peer.pc;
   try {
     if (description) {
+      if (description.type === "answer" && pc.signalingState === "stable") {
+        // The answer to an offer we rolled back in a glare: the other end now holds our stale
+        // ICE credentials and would check forever. Renegotiate from here, now that it is stable.
+        console.warn("stale answer; restarting ICE");
+        restart(peer, "stale-answer");
+        return;
+      }
       const collision = description.type === "offer" && (peer.makingOffer || pc.signalingState !== "stable");
       peer.ignoreOffer = !peer.polite && collision;
       if (peer.ignoreOffer) return;
@@ -241,6 +248,30 @@ async function handleSignal(peer, { from, description, candidate }) {
       try { await pc.addIceCandidate(candidate); } catch (e) { if (!peer.ignoreOffer) throw e; }
     }
   } catch (e) { console.warn("signal", e); }
+}
+
+function iceUp(pc) {
+  return pc.iceConnectionState === "connected" || pc.iceConnectionState === "completed";
+}
+
+function restart(peer, why) {
+  peer.lastRestart = Date.now();
+  state.restarts = (state.restarts || 0) + 1;
+  console.info("ICE restart", why);
+  peer.pc.restartIce();
+}
+
+// The last resort: a link still down long after a restart gets another one (the impolite end
+// first; the polite end later, in case the other page is the one that is stuck).
+const WATCHDOG_MS = { impolite: 8000, polite: 16000 };
+function watchdog() {
+  const now = Date.now();
+  for (const peer of state.peers.values()) {
+    if (iceUp(peer.pc) || peer.downSince === null || !state.socket?.connected) continue;
+    if (peer.pc.signalingState !== "stable") continue;
+    const wait = peer.polite ? WATCHDOG_MS.polite : WATCHDOG_MS.impolite;
+    if (now - peer.downSince > wait && now - peer.lastRestart > wait) restart(peer, "watchdog");
+  }
 }
 
 function dropPeer(peerId) {
@@ -278,6 +309,7 @@ function start() {
   connectSocket();
   layout();
   state.statsTimer = setInterval(sampleStats, 5000);
+  state.watchdogTimer = setInterval(watchdog, 2000);
 }
 
 // Professionals get the post-call panel (documents, payment, coding), once.
@@ -291,6 +323,7 @@ function afterCall() {
 function finish() {
   state.leaving = true;
   clearInterval(state.statsTimer);
+  clearInterval(state.watchdogTimer);
   for (const id of [...state.peers.keys()]) dropPeer(id);
   state.stream?.getTracks().forEach((t) => t.stop());
   state.socket?.disconnect();
