@@ -9,6 +9,10 @@ const callId = decodeURIComponent(location.pathname.split("/").pop());
 const state = { me: null, call: null, stream: null, socket: null, peerId: null, iceServers: [],
   peers: new Map(), names: new Map(), facing: "user", statsTimer: null, joined: false, leaving: false };
 window.__tc = state; // read by the browser tests (getStats of each connection)
+// When each step of joining happened (ms since the page opened): read by bench/ and kept for
+// troubleshooting a slow start.
+state.timeline = [];
+const step = (name) => state.timeline.push([name, Math.round(performance.now())]);
 
 const ERRORS = {
   NotAllowedError: "Vous avez refusé l'accès à la caméra ou au micro. Autorisez-les dans les réglages du navigateur (icône du cadenas dans la barre d'adresse), puis réessayez.",
@@ -30,39 +34,54 @@ function showProblem(text) {
 }
 
 async function load() {
+  const call = api("GET", `/api/calls/${encodeURIComponent(callId)}`).then((c) => ({ c }), (e) => ({ e }));
   try {
     state.me = await api("GET", "/api/me");
   } catch (e) {
     if (e instanceof ApiError && e.status === 401) { location.href = `/login?next=${encodeURIComponent(location.pathname)}`; return; }
     showProblem(e.message); return;
   }
+  // Camera, network test and the call's details at once: the wait before "Rejoindre" is the
+  // slowest of them, not their sum.
+  const camera = openCamera();
+  const network = checkNetwork();
   $("me").textContent = `${state.me.first_name} ${state.me.last_name}`;
-  try {
-    state.call = await api("GET", `/api/calls/${encodeURIComponent(callId)}`);
-  } catch (e) { showProblem(e.message); return; }
+  const loaded = await call;
+  if (loaded.e) { showProblem(loaded.e.message); camera.then((r) => r.stream?.getTracks().forEach((t) => t.stop())); return; }
+  state.call = loaded.c;
   const c = state.call.conversation;
   $("title").textContent = state.me.role === "patient"
     ? `Téléconsultation avec ${c.practitioner.display_name}` : `Téléconsultation avec ${c.patient.first_name} ${c.patient.last_name}`;
-  if (state.call.status === "ended") { $("ended").hidden = false; afterCall(); return; }
+  if (state.call.status === "ended") {
+    camera.then((r) => r.stream?.getTracks().forEach((t) => t.stop()));
+    $("ended").hidden = false; afterCall(); return;
+  }
   $("check").hidden = false;
-  await check();
+  connectSocket(); // now, so that joining costs one round trip when the patient clicks
+  await check(camera, network);
 }
 
-async function check() {
+function openCamera() {
+  state.stream?.getTracks().forEach((t) => t.stop());
+  return navigator.mediaDevices.getUserMedia({
+    video: { facingMode: state.facing, width: { ideal: 1280 }, height: { ideal: 720 } }, audio: true,
+  }).then((stream) => ({ stream }), (error) => ({ error }));
+}
+
+async function check(camera = openCamera(), network = checkNetwork()) {
   $("advice").hidden = true;
   $("retry").hidden = true;
   $("join").disabled = true;
-  let cameraOk = false;
-  try {
-    state.stream?.getTracks().forEach((t) => t.stop());
-    state.stream = await navigator.mediaDevices.getUserMedia({
-      video: { facingMode: state.facing, width: { ideal: 1280 }, height: { ideal: 720 } }, audio: true });
+  const opened = await camera;
+  const cameraOk = Boolean(opened.stream);
+  if (cameraOk) {
+    state.stream = opened.stream;
     $("preview").srcObject = state.stream;
     mark("check-camera", "ok", "OK");
     mark("check-mic", "ok", "OK — parlez pour voir le niveau bouger");
     meter(state.stream);
-    cameraOk = true;
-  } catch (e) {
+  } else {
+    const e = opened.error || {};
     const text = ERRORS[e.name] || `Impossible d'ouvrir la caméra (${e.name || e}).`;
     mark("check-camera", "bad", "indisponible");
     mark("check-mic", "bad", "indisponible");
@@ -70,7 +89,7 @@ async function check() {
     $("advice").hidden = false;
     $("retry").hidden = false;
   }
-  await checkNetwork();
+  await network;
   // Joining without a camera is allowed (the other side will hear and be heard if the micro works).
   $("join").disabled = !navigator.onLine;
   if (!cameraOk) $("join").textContent = "Rejoindre quand même";
@@ -137,7 +156,7 @@ function layout() {
 function connectSocket() {
   const socket = io({ transports: ["websocket", "polling"] });
   state.socket = socket;
-  socket.on("connect", () => { if (state.joined) joinCall(); });
+  socket.on("connect", () => { step("socket-connected"); if (state.joined) joinCall(); });
   socket.on("disconnect", () => { if (!state.leaving) status("Connexion perdue, reconnexion…"); });
   // The newcomer offers to those already here; they answer. Creating our side now would make
   // both ends offer at once, and candidates can be lost in that glare.
@@ -159,7 +178,9 @@ function connectSocket() {
 }
 
 function joinCall() {
+  step("join-sent");
   state.socket.emit("call:join", { call_id: callId }, (reply) => {
+    step("join-ack");
     if (!reply?.ok) {
       if (reply?.status === 409) finish(); else status(reply?.detail || "Impossible de rejoindre l'appel.");
       return;
@@ -190,11 +211,13 @@ function ensurePeer(peerId, user) {
     try {
       peer.makingOffer = true;
       await pc.setLocalDescription();
+      step("offer-sent");
       state.socket.emit("call:signal", { call_id: callId, to: peerId, description: pc.localDescription.toJSON() });
     } catch (e) { console.warn(e); } finally { peer.makingOffer = false; }
   };
   pc.oniceconnectionstatechange = () => {
     const s = pc.iceConnectionState;
+    step(`ice-${s}`);
     if (s === "disconnected" || s === "failed") {
       status("Connexion instable, rétablissement…");
       peer.downSince ??= Date.now();
@@ -238,6 +261,7 @@ async function handleSignal(peer, { from, description, candidate }) {
       peer.ignoreOffer = !peer.polite && collision;
       if (peer.ignoreOffer) return;
       await pc.setRemoteDescription(description);
+      step(`${description.type}-received`);
       if (description.type === "offer") {
         await pc.setLocalDescription();
         state.socket.emit("call:signal", { call_id: callId, to: from, description: pc.localDescription.toJSON() });
@@ -298,6 +322,7 @@ async function sampleStats() {
 }
 
 function start() {
+  step("join-clicked");
   state.joined = true;
   $("check-screen").hidden = true;
   $("call-screen").hidden = false;
@@ -306,7 +331,9 @@ function start() {
   $("end").hidden = !pro;
   $("add-nurse").hidden = !pro;
   navigator.mediaDevices.enumerateDevices().then((d) => { $("switch").hidden = d.filter((x) => x.kind === "videoinput").length < 2; });
-  connectSocket();
+  if (!state.socket) connectSocket(); // (its "connect" joins the call)
+  else if (state.socket.connected) joinCall();
+  else state.socket.connect();
   layout();
   state.statsTimer = setInterval(sampleStats, 5000);
   state.watchdogTimer = setInterval(watchdog, 2000);
@@ -345,7 +372,7 @@ function toggleTrack(kind, button) {
 }
 
 $("join").addEventListener("click", start);
-$("retry").addEventListener("click", check);
+$("retry").addEventListener("click", () => check());
 $("mute").addEventListener("click", (e) => toggleTrack("audio", e.currentTarget));
 $("camera").addEventListener("click", (e) => toggleTrack("video", e.currentTarget));
 $("fullscreen").addEventListener("click", async () => {
