@@ -25,6 +25,12 @@ def call_room(call_id: str) -> str:
     return f"call:{call_id}"
 
 
+def peer_room(call_id: str, peer_id: str) -> str:
+    """One peer of one call: a signal can only reach a socket that joined that call as that
+    peer, since the room's name says both."""
+    return f"call:{call_id}:peer:{peer_id}"
+
+
 class NoEvents:
     """For command-line tools that change data with no socket to tell."""
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from server.calls import service
 from server.calls.turn import ice_servers
 from server.errors import AppError
-from server.events import call_room
+from server.events import call_room, peer_room
 from server.http.serialize import person_json
 from server.models import CallPeer, User
 from server.services import Services
@@ -98,6 +98,12 @@ def register_call_handlers(
         except AppError as exc:
             return _bad(exc.detail, exc.status)
         await sio.enter_room(sid, call_room(body.call_id))
+        await sio.enter_room(sid, peer_room(body.call_id, peer.id))
+        # Remember which peer this socket is in each call: relaying its signals then needs no
+        # database round trip.
+        session = await sio.get_session(sid)
+        session.setdefault("peers", {})[body.call_id] = peer.id
+        await sio.save_session(sid, session)
         await sio.emit(
             "call:peer-joined",
             {"call_id": body.call_id, "peer_id": peer.id, "user": person_json(user)},
@@ -124,19 +130,24 @@ def register_call_handlers(
             return _bad("un seul de description ou candidate attendu")
         if body.description is not None and len(str(body.description.get("sdp", ""))) > MAX_SDP:
             return _bad("description trop longue", 413)
-        services = services_of_app()
-        async with services.sessionmaker() as db:
-            sender = await service.active_peer_for_sid(db, body.call_id, sid)
-            target = await service.peer_of(db, body.call_id, body.to)
-        if sender is None or target is None:
+        session = await sio.get_session(sid)
+        sender_id = (session.get("peers") or {}).get(body.call_id)
+        room = peer_room(body.call_id, body.to)
+        if sender_id is not None and next(sio.manager.get_participants("/", room), None) is None:
+            # Not connected to this process: maybe to another one (Redis), if still in the call.
+            services = services_of_app()
+            async with services.sessionmaker() as db:
+                if await service.peer_of(db, body.call_id, body.to) is None:
+                    sender_id = None
+        if sender_id is None:
             # Same answer whether the call, the sender or the target is unknown or elsewhere.
             return _bad("Pair introuvable dans cet appel.", 404)
-        payload: dict[str, Any] = {"call_id": body.call_id, "from": sender.id}
+        payload: dict[str, Any] = {"call_id": body.call_id, "from": sender_id}
         if body.description is not None:
             payload["description"] = body.description
         else:
             payload["candidate"] = body.candidate
-        await sio.emit("call:signal", payload, to=target.sid)
+        await sio.emit("call:signal", payload, room=room)
         return {"ok": True}
 
     async def stats(sid: str, data: Any) -> dict[str, Any]:
@@ -165,6 +176,10 @@ def register_call_handlers(
                 return {"ok": True}
             empty = await service.leave(db, services, peer)
         await sio.leave_room(sid, call_room(call_id))
+        await sio.leave_room(sid, peer_room(call_id, peer.id))
+        session = await sio.get_session(sid)
+        (session.get("peers") or {}).pop(call_id, None)
+        await sio.save_session(sid, session)
         await announce_left(peer, empty)
         return {"ok": True}
 
