@@ -177,6 +177,10 @@ async def send_document(
         elif not lines:
             raise InvalidInput("lines : écrivez au moins une ligne (ou joignez un fichier)")
         patient = view.patient
+        author = await _author(db, user)
+        # End the read transaction before the PDF is drawn and stored: on SQLite every
+        # transaction holds the write lock, and nobody should wait for a drawing.
+        await db.commit()
         replaces_text = None
         if replaced is not None:
             replaces_text = f"{pdf.TITLES.get(replaced.kind, 'document')} du " + _fr(
@@ -186,7 +190,7 @@ async def send_document(
             pdf.render,
             pdf.DocumentContent(
                 kind=new.kind,
-                author=await _author(db, user),
+                author=author,
                 patient=pdf.Person(
                     f"{patient.first_name} {patient.last_name.upper()}", patient.birth_date
                 ),

@@ -486,6 +486,7 @@ async def _remind(db: AsyncSession, services: Services, request: PaymentRequest)
         ip=None,
     )
     body, members = await announce.prepare(db, posted)
+    await db.commit()  # end the read transaction: nothing holds a lock while the mail goes out
     await announce.announce(services, posted, body, members)
     try:
         await services.email.send(
