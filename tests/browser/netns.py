@@ -28,6 +28,11 @@ class NetHost:
     def link(self, up: bool) -> None:
         self.run("ip", "link", "set", self.guest_link, "up" if up else "down")
 
+    def move(self, new_guest_ip: str) -> None:
+        """The namespace's end takes another address (Wi-Fi → 4G): the old one is gone."""
+        self.run("ip", "addr", "flush", "dev", self.guest_link)
+        self.run("ip", "addr", "add", f"{new_guest_ip}/24", "dev", self.guest_link)
+
     def wrap(self, executable: str, directory: Path) -> str:
         """A launcher that starts ``executable`` inside the namespace."""
         wrapper = directory / f"{self.name}-{Path(executable).name}"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -52,12 +52,16 @@ async def join(page: Page, base: str, email: str, call_id: str) -> None:
     await page.get_by_role("button", name="Rejoindre la consultation").click()
 
 
-async def test_media_comes_back_after_a_real_network_cut(
+async def _call_across_the_link(
     test_host: NetHost,  # noqa: F811
     start_server: Callable[..., Any],
     client_of: Callable[[TestServer], Client],
     tmp_path: Path,
-) -> None:
+    cut: Callable[[], Awaitable[None]],
+    before_close: Callable[[], None] | None = None,
+) -> str:
+    """A call between a doctor on this machine and a patient in the namespace; ``cut`` breaks and
+    restores the patient's network; media must flow again both ways, in the same call."""
     port = free_port()
     base = f"http://{test_host.host_ip}:{port}"
     server = await start_server(host=test_host.host_ip, port=port, public_url=base)
@@ -87,6 +91,7 @@ async def test_media_comes_back_after_a_real_network_cut(
             await join(doctor, base, "dr@example.fr", call["id"])
             await join(patient, base, "p@example.fr", call["id"])
             await frames_grow(doctor, 40, within=20)
+            await frames_grow(patient, 40, within=20)
 
             test_host.link(up=False)
             await asyncio.sleep(2)  # frames already in flight drain
@@ -94,18 +99,54 @@ async def test_media_comes_back_after_a_real_network_cut(
             await asyncio.sleep(6)
             stalled = await frames(doctor) - before
             assert stalled < 10, f"the cut did not stop the media ({stalled} frames in 6 s)"
+            await cut()
             test_host.link(up=True)
-            recovery = await frames_grow(doctor, 40, within=30)
+            recovery = await frames_grow(doctor, 40, within=40)
             patient_recovery = await frames_grow(patient, 40, within=30)
             restarts = [
                 await p.evaluate("() => window.__tc.restarts || 0") for p in (doctor, patient)
             ]
-            print(
-                f"\nmedia back {recovery:.1f} s after the link returned (8 s outage); "
-                f"patient receiving again {patient_recovery:.1f} s later; ICE restarts {restarts}"
-            )
             shown = (await doctor_api.get(f"/api/calls/{call['id']}")).body
             assert shown["status"] == "active"  # the same call, not a new one
+            return (
+                f"media back {recovery:.1f} s after the link returned (8 s outage); patient "
+                f"receiving again {patient_recovery:.1f} s later; ICE restarts {restarts}"
+            )
         finally:
+            if before_close is not None:
+                before_close()
             await doctor_browser.close()
             await patient_browser.close()
+
+
+async def test_media_comes_back_after_a_real_network_cut(
+    test_host: NetHost,  # noqa: F811
+    start_server: Callable[..., Any],
+    client_of: Callable[[TestServer], Client],
+    tmp_path: Path,
+) -> None:
+    async def nothing_else() -> None:
+        return None
+
+    print(
+        "\nsame address:",
+        await _call_across_the_link(test_host, start_server, client_of, tmp_path, nothing_else),
+    )
+
+
+async def test_media_comes_back_on_a_new_address(
+    test_host: NetHost,  # noqa: F811
+    start_server: Callable[..., Any],
+    client_of: Callable[[TestServer], Client],
+    tmp_path: Path,
+) -> None:
+    """Wi-Fi → 4G: the patient's old address disappears; only an ICE restart (or a new peer
+    connection) over a reconnected signaling socket brings the media back."""
+
+    async def new_address() -> None:
+        test_host.move(test_host.guest_ip.rsplit(".", 1)[0] + ".3")
+
+    print(
+        "\nnew address:",
+        await _call_across_the_link(test_host, start_server, client_of, tmp_path, new_address),
+    )
