@@ -162,3 +162,20 @@ async def make_secretary(client: Client, doctor_id: str) -> None:
         await db.commit()
     client.user = {"email": "sec@example.fr"}
     await client.login()
+
+
+RouteCase = tuple[str, str, Any, dict[str, int]]
+
+
+async def check_route_matrix(routes: list[RouteCase], callers: dict[str, Client]) -> None:
+    """Each (method, path, body, {role: expected status}) called as each role; every mismatch
+    is listed at once, and every refusal must say why."""
+    failures = []
+    for method, path, body, expected in routes:
+        for role, status in expected.items():
+            reply = await callers[role].request(method, path, body)
+            if reply.status != status:
+                failures.append(f"{role} {method} {path}: {reply.status} != {status} {reply.body}")
+            if status >= 400:
+                assert reply.body["detail"], (role, path)
+    assert not failures, "\n".join(failures)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tests.helpers import Client, connect, make_secretary, valid_rpps
+from tests.helpers import Client, check_route_matrix, connect, make_secretary, valid_rpps
 from tests.server.test_billing import record_body, video_call
 
 MakeClient = Callable[[], Client]
@@ -155,15 +155,7 @@ async def test_after_call_route_matrix(
             {"anonymous": 404, "patient": 404, "other_doctor": 404},
         ),
     ]
-    failures = []
-    for method, path, body, expected in routes:
-        for role, status in expected.items():
-            reply = await callers[role].request(method, path, body)
-            if reply.status != status:
-                failures.append(f"{role} {method} {path}: {reply.status} != {status} {reply.body}")
-            if status >= 400:
-                assert reply.body["detail"], (role, path)
-    assert not failures, "\n".join(failures)
+    await check_route_matrix(routes, callers)
 
     # Nothing above changed the request, the documents, or the billing of the call.
     assert (await doctor.get(f"/api/payment-requests/{pid}")).body["status"] == "requested"
