@@ -217,6 +217,18 @@ async def records(request: web.Request) -> web.StreamResponse:
     )
 
 
+@routes.delete("/api/billing/records/{id}")
+@documented("Withdraw a coding made in error (kept in the audit log), so it can be redone")
+async def cancel_record(request: web.Request) -> web.Response:
+    services = services_of(request)
+    async with services.sessionmaker() as db:
+        user = await require_user(request, db)
+        await service.cancel_record(
+            db, services, user, request.match_info["id"], ip=client_ip(request)
+        )
+    return web.Response(status=204)
+
+
 def _profile_json(profile: Any) -> dict[str, Any]:
     return {
         "am_number": profile.am_number if profile else None,

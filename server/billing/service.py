@@ -16,7 +16,7 @@ from server.billing import rules
 from server.billing.nir import NirError, parse_nir
 from server.calls.service import access_call, timeline, video_both_ways_seconds
 from server.conversations.service import ConversationView
-from server.errors import Conflict, Forbidden, InvalidInput
+from server.errors import Conflict, Forbidden, InvalidInput, NotFound
 from server.models import (
     BillingProfile,
     BillingRecord,
@@ -336,3 +336,31 @@ async def put_profile(
     profile.updated_at = services.clock.now()
     await db.commit()
     return profile
+
+
+async def cancel_record(
+    db: AsyncSession, services: Services, user: User, record_id: str, *, ip: str | None
+) -> BillingRecord:
+    """Withdraw a coding made in error, so the act can be coded again. The audit log keeps what
+    it said; a record already imported into the billing software must be corrected there too."""
+    row = await db.get(BillingRecord, record_id)
+    if row is None or row.professional_id not in await professionals_visible_to(db, user):
+        raise NotFound("Cotation introuvable.")
+    audit.record(
+        db,
+        services.clock,
+        "billing.cancelled",
+        actor_id=user.id,
+        ip=ip,
+        resource_type="call",
+        resource_id=row.call_id,
+        details={
+            "record_id": row.id,
+            "acts": [a["code"] for a in row.acts],
+            "total_cents": row.total_cents,
+            "act_date": row.act_date.isoformat(),
+        },
+    )
+    await db.delete(row)
+    await db.commit()
+    return row

@@ -122,6 +122,23 @@ async def test_gp_teleconsultation_proposed_recorded_and_exported(
     outside = await doctor.get("/api/billing/records?from=2026-12-01&to=2026-12-31")
     assert outside.body["items"] == []
 
+    # A coding made in error is withdrawn (the audit log keeps it), then coded again.
+    assert (await patient.request("DELETE", f"/api/billing/records/{record['id']}")).status == 403
+    withdrawn = await doctor.request("DELETE", f"/api/billing/records/{record['id']}")
+    assert withdrawn.status == 204
+    assert (await doctor.request("DELETE", f"/api/billing/records/{record['id']}")).status == 404
+    redone = await doctor.post(
+        f"/api/calls/{call_id}/billing", record_body("TCG", pathway="referred")
+    )
+    assert redone.status == 201 and redone.body["pathway"] == "referred"
+    async with doctor.services.sessionmaker() as db:
+        from sqlalchemy import select
+
+        from server.models import AuditEvent
+
+        kinds = list(await db.scalars(select(AuditEvent.action)))
+    assert "billing.cancelled" in kinds
+
 
 async def test_each_broken_rule_is_listed(doctor: Client, patient: Client) -> None:
     cid = await connect(doctor, patient)

@@ -131,7 +131,17 @@ export async function showAfterCall(callId, me, call) {
   const done = (record) => {
     $("bill-done").replaceChildren(
       `Cotation enregistrée : ${record.acts.map((a) => a.code).join(" + ")}, ${euros(record.total_cents)}. `,
-      el("a", { href: `/api/billing/records?from=${record.act_date}&to=${record.act_date}&format=csv` }, "Exporter pour le logiciel de facturation (CSV)"));
+      el("a", { href: `/api/billing/records?from=${record.act_date}&to=${record.act_date}&format=csv` }, "Exporter pour le logiciel de facturation (CSV)"),
+      " ",
+      el("button", { type: "button", class: "link", onclick: async () => {
+        if (!confirm("Annuler cette cotation pour la refaire ? (Si elle est déjà importée dans votre logiciel, corrigez-la aussi là-bas.)")) return;
+        try {
+          await api("DELETE", `/api/billing/records/${record.id}`);
+          $("bill-done").hidden = true;
+          $("bill-send").disabled = false;
+          await refresh();
+        } catch (error) { $("bill-errors").replaceChildren(el("li", {}, error.message)); $("bill-errors").hidden = false; }
+      } }, "Annuler cette cotation"));
     $("bill-done").hidden = false;
     $("bill-send").disabled = true;
   };
