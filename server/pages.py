@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import quote
 
 from aiohttp import web
 from sqlalchemy import text
@@ -57,6 +58,12 @@ async def patient_page(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/c/{call_id}")
 async def call_page(request: web.Request) -> web.StreamResponse:
+    # Signed out: straight to the sign-in page. The page itself may then open the camera and the
+    # socket at once, without first asking who is there (the patient waits less before joining).
+    async with services_of(request).sessionmaker() as db:
+        user = await optional_user(request, db)
+    if user is None:
+        raise web.HTTPFound(f"/login?next={quote(request.path)}")
     return _page("call.html")
 
 

@@ -107,6 +107,18 @@ async def test_pages_are_served(make_client: MakeClient) -> None:
         assert resp.status == 302 and resp.headers["Location"] == "/login"
 
 
+async def test_call_page_sends_the_signed_out_to_sign_in_first(
+    make_client: MakeClient, patient: Client
+) -> None:
+    # The call page asks for the camera as it starts: it must never reach a signed-out visitor.
+    stranger = make_client()
+    url = stranger.server.make_url("/c/some-call")
+    async with stranger.session.get(url, allow_redirects=False) as resp:
+        assert resp.status == 302 and resp.headers["Location"] == "/login?next=/c/some-call"
+    signed_in = await patient.get("/c/some-call")
+    assert signed_in.status == 200 and "call-early.js" in signed_in.body
+
+
 async def test_redirects_are_logged_with_their_status(
     make_client: MakeClient, caplog: pytest.LogCaptureFixture
 ) -> None:

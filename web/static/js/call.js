@@ -34,38 +34,45 @@ function showProblem(text) {
 }
 
 async function load() {
+  // The server only serves this page to a signed-in user (it redirects to the sign-in page
+  // otherwise), so everything the device check needs starts at once: the wait before
+  // "Rejoindre" is the slowest of them, not their sum.
+  const me = api("GET", "/api/me").then((m) => ({ m }), (e) => ({ e }));
   const call = api("GET", `/api/calls/${encodeURIComponent(callId)}`).then((c) => ({ c }), (e) => ({ e }));
-  try {
-    state.me = await api("GET", "/api/me");
-  } catch (e) {
-    if (e instanceof ApiError && e.status === 401) { location.href = `/login?next=${encodeURIComponent(location.pathname)}`; return; }
-    showProblem(e.message); return;
-  }
-  // Camera, network test and the call's details at once: the wait before "Rejoindre" is the
-  // slowest of them, not their sum.
-  const camera = openCamera();
+  const camera = window.__earlyCamera || openCamera();
+  window.__earlyCamera = null;
   const network = checkNetwork();
+  connectSocket(); // now, so that joining costs one round trip when the patient clicks
+  const drop = () => camera.then((r) => r.stream?.getTracks().forEach((t) => t.stop()));
+  const who = await me;
+  if (who.e) {
+    drop();
+    if (who.e instanceof ApiError && who.e.status === 401) { location.href = `/login?next=${encodeURIComponent(location.pathname)}`; return; }
+    showProblem(who.e.message); return;
+  }
+  state.me = who.m;
+  step("me-loaded");
   $("me").textContent = `${state.me.first_name} ${state.me.last_name}`;
   const loaded = await call;
-  if (loaded.e) { showProblem(loaded.e.message); camera.then((r) => r.stream?.getTracks().forEach((t) => t.stop())); return; }
+  step("call-loaded");
+  if (loaded.e) { drop(); state.socket.disconnect(); showProblem(loaded.e.message); return; }
   state.call = loaded.c;
   const c = state.call.conversation;
   $("title").textContent = state.me.role === "patient"
     ? `Téléconsultation avec ${c.practitioner.display_name}` : `Téléconsultation avec ${c.patient.first_name} ${c.patient.last_name}`;
   if (state.call.status === "ended") {
-    camera.then((r) => r.stream?.getTracks().forEach((t) => t.stop()));
+    drop(); state.socket.disconnect();
     $("ended").hidden = false; afterCall(); return;
   }
   $("check").hidden = false;
-  connectSocket(); // now, so that joining costs one round trip when the patient clicks
   await check(camera, network);
 }
 
 function openCamera() {
   state.stream?.getTracks().forEach((t) => t.stop());
-  return navigator.mediaDevices.getUserMedia({
-    video: { facingMode: state.facing, width: { ideal: 1280 }, height: { ideal: 720 } }, audio: true,
-  }).then((stream) => ({ stream }), (error) => ({ error }));
+  const wanted = window.__cameraConstraints;
+  return navigator.mediaDevices.getUserMedia({ ...wanted, video: { ...wanted.video, facingMode: state.facing } })
+    .then((stream) => ({ stream }), (error) => ({ error }));
 }
 
 async function check(camera = openCamera(), network = checkNetwork()) {
@@ -73,6 +80,7 @@ async function check(camera = openCamera(), network = checkNetwork()) {
   $("retry").hidden = true;
   $("join").disabled = true;
   const opened = await camera;
+  step("camera-opened");
   const cameraOk = Boolean(opened.stream);
   if (cameraOk) {
     state.stream = opened.stream;
@@ -90,8 +98,10 @@ async function check(camera = openCamera(), network = checkNetwork()) {
     $("retry").hidden = false;
   }
   await network;
+  step("network-checked");
   // Joining without a camera is allowed (the other side will hear and be heard if the micro works).
   $("join").disabled = !navigator.onLine;
+  warmUp();
   if (!cameraOk) $("join").textContent = "Rejoindre quand même";
 }
 
@@ -115,13 +125,12 @@ function meter(stream) {
 async function checkNetwork() {
   if (!navigator.onLine) { mark("check-network", "bad", "pas de connexion internet"); return; }
   const started = performance.now();
+  const servers = api("GET", `/api/calls/${encodeURIComponent(callId)}/ice-servers`).then((r) => r.iceServers, () => []);
   try {
     await api("GET", "/healthz");
   } catch { mark("check-network", "bad", "le serveur ne répond pas"); return; }
   const rtt = Math.round(performance.now() - started);
-  try {
-    state.iceServers = (await api("GET", `/api/calls/${encodeURIComponent(callId)}/ice-servers`)).iceServers;
-  } catch { state.iceServers = []; }
+  state.iceServers = await servers;
   const hasTurn = state.iceServers.some((s) => (Array.isArray(s.urls) ? s.urls : [s.urls]).some((u) => u.startsWith("turn")));
   if (!hasTurn) { mark("check-network", "ok", `serveur joignable (${rtt} ms)`); return; }
   const relay = await gathersRelay(state.iceServers);
@@ -141,6 +150,33 @@ function gathersRelay(iceServers) {
 }
 
 // ---- the call ------------------------------------------------------------------------------
+
+// One transport for audio and video (max-bundle): half the candidates to gather and check,
+// where the default would first open one per kind of media.
+const newConnection = () => new RTCPeerConnection({ iceServers: state.iceServers, bundlePolicy: "max-bundle" });
+
+// While the patient looks at the preview, a connection is prepared: tracks attached, offer made,
+// candidates gathered. Nothing is sent and no media flows before "Rejoindre" (there is no remote
+// description yet); on joining, this offer goes to whoever is already in the call at once.
+function warmUp() {
+  state.warm?.pc.close();
+  state.warm = null;
+  if (!state.stream || state.joined) return;
+  const pc = newConnection();
+  for (const track of state.stream.getTracks()) pc.addTrack(track, state.stream);
+  const warm = { pc, candidates: [], ready: null };
+  pc.onicecandidate = ({ candidate }) => warm.candidates.push(candidate ? candidate.toJSON() : null);
+  warm.ready = pc.setLocalDescription().then(() => step("offer-ready"));
+  state.warm = warm;
+}
+
+function takeWarm() {
+  const warm = state.warm;
+  state.warm = null;
+  if (warm && warm.pc.signalingState === "have-local-offer") return warm;
+  warm?.pc.close();
+  return null;
+}
 
 function status(text) {
   $("status").textContent = text || "";
@@ -166,7 +202,7 @@ function connectSocket() {
   socket.on("call:ended", () => finish());
   // React to the browser's own network events instead of waiting for the socket's ping timeout.
   window.addEventListener("online", () => {
-    if (!socket.connected) socket.connect();
+    if (!socket.active) socket.connect();
     // Our network came back (possibly with a new address): a restart made while it was down
     // carried no usable candidates. The impolite end restarts now; the polite one leaves it to
     // the other end (or to the watchdog), so two restarts do not cross.
@@ -174,7 +210,7 @@ function connectSocket() {
       if (!peer.polite && !iceUp(peer.pc)) restart(peer, "online");
     }
   });
-  navigator.connection?.addEventListener?.("change", () => { if (!socket.connected) socket.connect(); });
+  navigator.connection?.addEventListener?.("change", () => { if (!socket.active) socket.connect(); });
 }
 
 function joinCall() {
@@ -189,13 +225,15 @@ function joinCall() {
     for (const old of [...state.peers.keys()]) dropPeer(old); // a rejoin starts every link anew
     state.peerId = reply.peer_id;
     if (reply.ice_servers?.length) state.iceServers = reply.ice_servers;
-    for (const p of reply.peers) ensurePeer(p.peer_id, p.user);
+    const warm = takeWarm();
+    reply.peers.forEach((p, i) => ensurePeer(p.peer_id, p.user, i === 0 ? warm : null));
+    if (!reply.peers.length) warm?.pc.close(); // whoever comes next offers to us
   });
 }
 
-function ensurePeer(peerId, user) {
-  if (state.peers.has(peerId)) return state.peers.get(peerId);
-  const pc = new RTCPeerConnection({ iceServers: state.iceServers });
+function ensurePeer(peerId, user, warm = null) {
+  if (state.peers.has(peerId)) { warm?.pc.close(); return state.peers.get(peerId); }
+  const pc = warm?.pc || newConnection();
   const video = el("video", { autoplay: true, playsinline: true });
   const tile = el("div", { class: "remote", "data-peer": peerId }, video,
     el("span", { class: "name" }, user ? `${user.role === "doctor" ? "Dr " : ""}${user.first_name} ${user.last_name}` : ""));
@@ -204,9 +242,20 @@ function ensurePeer(peerId, user) {
   const peer = { pc, tile, video, polite: state.peerId > peerId, makingOffer: false, ignoreOffer: false,
     restartTimer: null, queue: Promise.resolve(), earlyCandidates: [], downSince: null, lastRestart: 0 };
   state.peers.set(peerId, peer);
-  for (const track of state.stream?.getTracks() || []) pc.addTrack(track, state.stream);
+  if (!warm) for (const track of state.stream?.getTracks() || []) pc.addTrack(track, state.stream);
   pc.ontrack = ({ streams }) => { if (video.srcObject !== streams[0]) video.srcObject = streams[0]; };
-  pc.onicecandidate = ({ candidate }) => state.socket.emit("call:signal", { call_id: callId, to: peerId, candidate: candidate ? candidate.toJSON() : null });
+  const sendCandidate = (candidate) => state.socket.emit("call:signal", { call_id: callId, to: peerId, candidate });
+  if (warm) {
+    // The prepared offer, then the candidates gathered meanwhile, in that order.
+    peer.queue = warm.ready.then(() => {
+      state.socket.emit("call:signal", { call_id: callId, to: peerId, description: pc.localDescription.toJSON() });
+      step("offer-sent");
+      warm.candidates.splice(0).forEach(sendCandidate);
+      pc.onicecandidate = ({ candidate }) => sendCandidate(candidate ? candidate.toJSON() : null);
+    }).catch((e) => console.warn("prepared offer", e));
+  } else {
+    pc.onicecandidate = ({ candidate }) => sendCandidate(candidate ? candidate.toJSON() : null);
+  }
   pc.onnegotiationneeded = async () => {
     try {
       peer.makingOffer = true;
@@ -228,7 +277,7 @@ function ensurePeer(peerId, user) {
       if (!peer.polite) {
         peer.restartTimer = setTimeout(() => { if (!iceUp(pc)) restart(peer, s); }, s === "failed" ? 0 : 2000);
       }
-      if (!state.socket.connected) state.socket.connect();
+      if (!state.socket.active) state.socket.connect();
     } else if (iceUp(pc)) {
       clearTimeout(peer.restartTimer);
       peer.downSince = null;
@@ -331,9 +380,12 @@ function start() {
   $("end").hidden = !pro;
   $("add-nurse").hidden = !pro;
   navigator.mediaDevices.enumerateDevices().then((d) => { $("switch").hidden = d.filter((x) => x.kind === "videoinput").length < 2; });
-  if (!state.socket) connectSocket(); // (its "connect" joins the call)
+  // Not connected yet: its "connect" handler joins. connect() only on a socket that is not
+  // already connecting: on one that is, it would open the namespace a second time, and the
+  // join then waited for an answer that never came.
+  if (!state.socket) connectSocket();
   else if (state.socket.connected) joinCall();
-  else state.socket.connect();
+  else if (!state.socket.active) state.socket.connect();
   layout();
   state.statsTimer = setInterval(sampleStats, 5000);
   state.watchdogTimer = setInterval(watchdog, 2000);
@@ -373,6 +425,7 @@ function toggleTrack(kind, button) {
 
 $("join").addEventListener("click", start);
 $("retry").addEventListener("click", () => check());
+window.addEventListener("pagehide", () => state.warm?.pc.close());
 $("mute").addEventListener("click", (e) => toggleTrack("audio", e.currentTarget));
 $("camera").addEventListener("click", (e) => toggleTrack("video", e.currentTarget));
 $("fullscreen").addEventListener("click", async () => {

@@ -67,7 +67,8 @@ export class Thread {
       connect: () => this.subscribe(),
     };
     for (const [event, fn] of Object.entries(this.handlers)) socket.on(event, fn);
-    this.onOnline = () => { if (!socket.connected) socket.connect(); this.flush(); };
+    // Not while it is connecting: connect() would open the namespace a second time.
+    this.onOnline = () => { if (!socket.active) socket.connect(); this.flush(); };
     window.addEventListener("online", this.onOnline);
     this.onVisible = () => { if (document.visibilityState === "visible") this.markRead(); };
     document.addEventListener("visibilitychange", this.onVisible);
