@@ -53,15 +53,6 @@ def register_call_handlers(
 ) -> None:
     pending: set[asyncio.Task[None]] = set()
 
-    async def user_of(sid: str, services: Services) -> User | None:
-        session = await sio.get_session(sid)
-        async with services.sessionmaker() as db:
-            user = await db.get(User, session["user_id"])
-            if user is None or not user.is_active:
-                return None
-            db.expunge(user)
-            return user
-
     async def end_later(call_id: str) -> None:
         services = services_of_app()
         await asyncio.sleep(service.EMPTY_CALL_GRACE.total_seconds())
@@ -86,12 +77,14 @@ def register_call_handlers(
         except ValidationError as exc:
             return _bad(str(exc.errors()[0]["msg"]))
         services = services_of_app()
-        user = await user_of(sid, services)
-        if user is None:
-            return _bad("Session expirée.", 401)
         session = await sio.get_session(sid)
         try:
+            # One transaction for who is asking and the join: this is on the way to the first
+            # picture of every call.
             async with services.sessionmaker() as db:
+                user = await db.get(User, session["user_id"])
+                if user is None or not user.is_active:
+                    return _bad("Session expirée.", 401)
                 peer, others = await service.join(
                     db, services, user, body.call_id, sid, ip=session.get("ip")
                 )

@@ -23,6 +23,7 @@ from server.models import (
     ConversationParticipant,
     Role,
     User,
+    new_id,
 )
 from server.services import Services
 
@@ -118,10 +119,21 @@ async def start_call(
     return call, view
 
 
-async def access_call(db: AsyncSession, user: User, call_id: str) -> tuple[Call, ConversationView]:
+async def access_call(
+    db: AsyncSession, user: User, call_id: str, *, lock: bool = False
+) -> tuple[Call, ConversationView]:
     """The call if the user may be in it: a member of its conversation, or its invited nurse.
-    Otherwise NotFound, whether it exists or not."""
-    call = await db.get(Call, call_id)
+    Otherwise NotFound, whether it exists or not. ``lock`` reads it locked (as ``_lock_call``)
+    and fresh, in the same statement."""
+    if lock:
+        call = await db.scalar(
+            select(Call)
+            .where(Call.id == call_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    else:
+        call = await db.get(Call, call_id)
     if call is None:
         raise NotFound("Appel introuvable.")
     if call.nurse_id is not None and call.nurse_id == user.id:
@@ -151,40 +163,26 @@ async def call_view(db: AsyncSession, call: Call, conversation: Conversation) ->
 async def join(
     db: AsyncSession, services: Services, user: User, call_id: str, sid: str, *, ip: str | None
 ) -> tuple[CallPeer, list[tuple[CallPeer, User]]]:
-    call, _ = await access_call(db, user, call_id)
-    await _lock_call(db, call.id)
-    await db.refresh(call)
+    # Locked first: a join and a leave or an end of the same call queue instead of crossing.
+    call, _ = await access_call(db, user, call_id, lock=True)
     if call.status == CallStatus.ENDED:
         raise Conflict("Cet appel est terminé.")
     now = services.clock.now()
-    # Joining again from the same socket is the same peer (idempotent). A reload is a new socket,
-    # hence a new peer; the old one is marked left when its disconnect is noticed.
-    same = await db.scalar(
-        select(CallPeer).where(
-            CallPeer.call_id == call.id, CallPeer.sid == sid, CallPeer.left_at.is_(None)
-        )
-    )
-    if same is not None:
-        others = (
-            await db.execute(
-                select(CallPeer, User)
-                .join(User, User.id == CallPeer.user_id)
-                .where(
-                    CallPeer.call_id == call.id, CallPeer.left_at.is_(None), CallPeer.id != same.id
-                )
-            )
-        ).all()
-        return same, [(p, u) for p, u in others]
-    peer = CallPeer(call_id=call.id, user_id=user.id, sid=sid, joined_at=now)
-    db.add(peer)
-    await db.flush()
-    others = (
+    active = (
         await db.execute(
             select(CallPeer, User)
             .join(User, User.id == CallPeer.user_id)
-            .where(CallPeer.call_id == call.id, CallPeer.left_at.is_(None), CallPeer.id != peer.id)
+            .where(CallPeer.call_id == call.id, CallPeer.left_at.is_(None))
         )
     ).all()
+    # Joining again from the same socket is the same peer (idempotent). A reload is a new socket,
+    # hence a new peer; the old one is marked left when its disconnect is noticed.
+    same = next((p for p, _ in active if p.sid == sid), None)
+    if same is not None:
+        return same, [(p, u) for p, u in active if p.id != same.id]
+    peer = CallPeer(id=new_id(), call_id=call.id, user_id=user.id, sid=sid, joined_at=now)
+    db.add(peer)
+    others = active
     if others and call.status == CallStatus.RINGING:
         call.status = CallStatus.ACTIVE
     call.empty_since = None

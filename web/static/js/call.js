@@ -88,6 +88,9 @@ async function check(camera = openCamera(), network = checkNetwork()) {
     mark("check-camera", "ok", "OK");
     mark("check-mic", "ok", "OK — parlez pour voir le niveau bouger");
     meter(state.stream);
+    // Prepare the connection as soon as the camera and the ICE servers are there, without
+    // waiting for the rest of the network test.
+    state.iceServersLoaded?.then(warmUp);
   } else {
     const e = opened.error || {};
     const text = ERRORS[e.name] || `Impossible d'ouvrir la caméra (${e.name || e}).`;
@@ -101,7 +104,6 @@ async function check(camera = openCamera(), network = checkNetwork()) {
   step("network-checked");
   // Joining without a camera is allowed (the other side will hear and be heard if the micro works).
   $("join").disabled = !navigator.onLine;
-  warmUp();
   if (!cameraOk) $("join").textContent = "Rejoindre quand même";
 }
 
@@ -126,6 +128,7 @@ async function checkNetwork() {
   if (!navigator.onLine) { mark("check-network", "bad", "pas de connexion internet"); return; }
   const started = performance.now();
   const servers = api("GET", `/api/calls/${encodeURIComponent(callId)}/ice-servers`).then((r) => r.iceServers, () => []);
+  state.iceServersLoaded = servers.then((list) => { state.iceServers = list; });
   try {
     await api("GET", "/healthz");
   } catch { mark("check-network", "bad", "le serveur ne répond pas"); return; }
@@ -155,16 +158,37 @@ function gathersRelay(iceServers) {
 // where the default would first open one per kind of media.
 const newConnection = () => new RTCPeerConnection({ iceServers: state.iceServers, bundlePolicy: "max-bundle" });
 
+// Video starts at half size, then goes to full size once the link is up: the first picture is
+// a quarter of the bytes to encode, send and decode, so it shows sooner.
+const START_SCALE = 2;
+const FULL_SIZE_AFTER_MS = 1500;
+function addTracks(pc) {
+  // addTrack, not addTransceiver: on the answering side, the remote offer's transceivers take
+  // these tracks, where transceivers of our own would need a second negotiation.
+  for (const track of state.stream?.getTracks() || []) pc.addTrack(track, state.stream);
+}
+async function scaleVideo(pc, scale) {
+  for (const sender of pc.getSenders()) {
+    if (sender.track?.kind !== "video") continue;
+    const params = sender.getParameters();
+    if (!params.encodings?.length || params.encodings.every((e) => (e.scaleResolutionDownBy || 1) === scale)) continue;
+    params.encodings.forEach((e) => { e.scaleResolutionDownBy = scale; });
+    await sender.setParameters(params).catch((e) => console.warn("video scale", e));
+  }
+}
+
 // While the patient looks at the preview, a connection is prepared: tracks attached, offer made,
 // candidates gathered. Nothing is sent and no media flows before "Rejoindre" (there is no remote
 // description yet); on joining, this offer goes to whoever is already in the call at once.
 function warmUp() {
+  if (state.warm?.stream === state.stream) return;
   state.warm?.pc.close();
   state.warm = null;
   if (!state.stream || state.joined) return;
   const pc = newConnection();
-  for (const track of state.stream.getTracks()) pc.addTrack(track, state.stream);
-  const warm = { pc, candidates: [], ready: null };
+  addTracks(pc);
+  scaleVideo(pc, START_SCALE);
+  const warm = { pc, stream: state.stream, candidates: [], ready: null };
   pc.onicecandidate = ({ candidate }) => warm.candidates.push(candidate ? candidate.toJSON() : null);
   warm.ready = pc.setLocalDescription().then(() => step("offer-ready"));
   state.warm = warm;
@@ -242,7 +266,7 @@ function ensurePeer(peerId, user, warm = null) {
   const peer = { pc, tile, video, polite: state.peerId > peerId, makingOffer: false, ignoreOffer: false,
     restartTimer: null, queue: Promise.resolve(), earlyCandidates: [], downSince: null, lastRestart: 0 };
   state.peers.set(peerId, peer);
-  if (!warm) for (const track of state.stream?.getTracks() || []) pc.addTrack(track, state.stream);
+  if (!warm) { addTracks(pc); scaleVideo(pc, START_SCALE); }
   pc.ontrack = ({ streams }) => { if (video.srcObject !== streams[0]) video.srcObject = streams[0]; };
   const sendCandidate = (candidate) => state.socket.emit("call:signal", { call_id: callId, to: peerId, candidate });
   if (warm) {
@@ -279,6 +303,7 @@ function ensurePeer(peerId, user, warm = null) {
       }
       if (!state.socket.active) state.socket.connect();
     } else if (iceUp(pc)) {
+      if (!peer.fullSizeTimer) peer.fullSizeTimer = setTimeout(() => scaleVideo(pc, 1), FULL_SIZE_AFTER_MS);
       clearTimeout(peer.restartTimer);
       peer.downSince = null;
       status("");
@@ -314,6 +339,8 @@ async function handleSignal(peer, { from, description, candidate }) {
       if (description.type === "offer") {
         await pc.setLocalDescription();
         state.socket.emit("call:signal", { call_id: callId, to: from, description: pc.localDescription.toJSON() });
+        // After the answer is on its way (the encoder starts once the link is up, later).
+        if (!peer.fullSizeTimer) scaleVideo(pc, START_SCALE);
       }
       for (const early of peer.earlyCandidates.splice(0)) await pc.addIceCandidate(early).catch(() => {});
     } else if (candidate !== undefined) {
