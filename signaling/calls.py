@@ -28,6 +28,13 @@ MAX_SDP = 64 * 1024
 class JoinBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     call_id: str = Field(min_length=1, max_length=64)
+    # From the device check: connected, nothing sent until ``call:ready``.
+    waiting: bool = False
+
+
+class ReadyBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    call_id: str = Field(min_length=1, max_length=64)
 
 
 class SignalBody(BaseModel):
@@ -86,7 +93,13 @@ def register_call_handlers(
                 if user is None or not user.is_active:
                     return _bad("Session expirée.", 401)
                 peer, others = await service.join(
-                    db, services, user, body.call_id, sid, ip=session.get("ip")
+                    db,
+                    services,
+                    user,
+                    body.call_id,
+                    sid,
+                    ip=session.get("ip"),
+                    waiting=body.waiting,
                 )
         except AppError as exc:
             return _bad(exc.detail, exc.status)
@@ -99,7 +112,12 @@ def register_call_handlers(
         await sio.save_session(sid, session)
         await sio.emit(
             "call:peer-joined",
-            {"call_id": body.call_id, "peer_id": peer.id, "user": person_json(user)},
+            {
+                "call_id": body.call_id,
+                "peer_id": peer.id,
+                "user": person_json(user),
+                "waiting": peer.ready_at is None,
+            },
             room=call_room(body.call_id),
             skip_sid=sid,
         )
@@ -107,7 +125,10 @@ def register_call_handlers(
         return {
             "ok": True,
             "peer_id": peer.id,
-            "peers": [{"peer_id": p.id, "user": person_json(u)} for p, u in others],
+            "peers": [
+                {"peer_id": p.id, "user": person_json(u), "waiting": p.ready_at is None}
+                for p, u in others
+            ],
             "ice_servers": ice_servers(
                 settings.turn_urls, settings.turn_secret, user.id, services.clock.now()
             ),
@@ -141,6 +162,24 @@ def register_call_handlers(
         else:
             payload["candidate"] = body.candidate
         await sio.emit("call:signal", payload, room=room)
+        return {"ok": True}
+
+    async def ready(sid: str, data: Any) -> dict[str, Any]:
+        try:
+            body = ReadyBody.model_validate(data if isinstance(data, dict) else {})
+        except ValidationError as exc:
+            return _bad(str(exc.errors()[0]["msg"]))
+        services = services_of_app()
+        async with services.sessionmaker() as db:
+            peer = await service.ready(db, services, body.call_id, sid)
+        if peer is None:
+            return _bad("Pair introuvable dans cet appel.", 404)
+        await sio.emit(
+            "call:peer-ready",
+            {"call_id": body.call_id, "peer_id": peer.id},
+            room=call_room(body.call_id),
+            skip_sid=sid,
+        )
         return {"ok": True}
 
     async def stats(sid: str, data: Any) -> dict[str, Any]:
@@ -190,6 +229,7 @@ def register_call_handlers(
 
     sio.on("call:join", join)
     sio.on("call:signal", signal)
+    sio.on("call:ready", ready)
     sio.on("call:stats", stats)
     sio.on("call:leave", leave)
     sio.on("disconnect", disconnect)

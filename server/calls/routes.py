@@ -63,6 +63,7 @@ def call_json(
                 "peer_id": p.id,
                 "user": person_json(u),
                 "joined_at": iso(p.joined_at),
+                "ready_at": iso(p.ready_at),
                 "left_at": iso(p.left_at),
             }
             for p, u in view.peers

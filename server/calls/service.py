@@ -161,8 +161,17 @@ async def call_view(db: AsyncSession, call: Call, conversation: Conversation) ->
 
 
 async def join(
-    db: AsyncSession, services: Services, user: User, call_id: str, sid: str, *, ip: str | None
+    db: AsyncSession,
+    services: Services,
+    user: User,
+    call_id: str,
+    sid: str,
+    *,
+    ip: str | None,
+    waiting: bool = False,
 ) -> tuple[CallPeer, list[tuple[CallPeer, User]]]:
+    """Enter the call. ``waiting``: from the device check, so that the connections are made
+    while the participant looks at their preview; nothing of theirs is sent before ``ready``."""
     # Locked first: a join and a leave or an end of the same call queue instead of crossing.
     call, _ = await access_call(db, user, call_id, lock=True)
     if call.status == CallStatus.ENDED:
@@ -173,20 +182,25 @@ async def join(
             select(CallPeer, User)
             .join(User, User.id == CallPeer.user_id)
             .where(CallPeer.call_id == call.id, CallPeer.left_at.is_(None))
+            .order_by(CallPeer.joined_at, CallPeer.id)
         )
     ).all()
     # Joining again from the same socket is the same peer (idempotent). A reload is a new socket,
     # hence a new peer; the old one is marked left when its disconnect is noticed.
     same = next((p for p, _ in active if p.sid == sid), None)
+    others = [(p, u) for p, u in active if p is not same]
     if same is not None:
-        return same, [(p, u) for p, u in active if p.id != same.id]
+        if not waiting and same.ready_at is None:
+            _mark_ready(db, services, call, same, others, now)
+            await db.commit()
+        return same, others
     peer = CallPeer(id=new_id(), call_id=call.id, user_id=user.id, sid=sid, joined_at=now)
     db.add(peer)
-    others = active
-    if others and call.status == CallStatus.RINGING:
-        call.status = CallStatus.ACTIVE
     call.empty_since = None
-    _event(db, services, call.id, "joined", user_id=user.id, peer_id=peer.id)
+    if waiting:
+        _event(db, services, call.id, "waiting", user_id=user.id, peer_id=peer.id)
+    else:
+        _mark_ready(db, services, call, peer, others, now)
     audit.record(
         db,
         services.clock,
@@ -197,7 +211,50 @@ async def join(
         resource_id=call.id,
     )
     await db.commit()
-    return peer, [(p, u) for p, u in others]
+    return peer, others
+
+
+def _mark_ready(
+    db: AsyncSession,
+    services: Services,
+    call: Call,
+    peer: CallPeer,
+    others: list[tuple[CallPeer, User]],
+    now: datetime,
+) -> None:
+    peer.ready_at = now
+    if others and call.status == CallStatus.RINGING:
+        call.status = CallStatus.ACTIVE
+    _event(db, services, call.id, "joined", user_id=peer.user_id, peer_id=peer.id)
+
+
+async def ready(db: AsyncSession, services: Services, call_id: str, sid: str) -> CallPeer | None:
+    """The waiting participant of this socket comes into the call; None if there is none."""
+    await _lock_call(db, call_id)
+    call = await db.get(Call, call_id, populate_existing=True)
+    if call is None or call.status == CallStatus.ENDED:
+        return None
+    active = (
+        await db.execute(
+            select(CallPeer, User)
+            .join(User, User.id == CallPeer.user_id)
+            .where(CallPeer.call_id == call_id, CallPeer.left_at.is_(None))
+        )
+    ).all()
+    peer = next((p for p, _ in active if p.sid == sid), None)
+    if peer is None:
+        return None
+    if peer.ready_at is None:
+        _mark_ready(
+            db,
+            services,
+            call,
+            peer,
+            [(p, u) for p, u in active if p is not peer],
+            services.clock.now(),
+        )
+        await db.commit()
+    return peer
 
 
 async def peer_of(db: AsyncSession, call_id: str, peer_id: str) -> CallPeer | None:

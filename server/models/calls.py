@@ -48,6 +48,9 @@ class CallPeer(Base):
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
     sid: Mapped[str] = mapped_column(String(64), index=True)  # the socket.io session
     joined_at: Mapped[datetime]
+    # When the participant left the device check and came into the call (their camera and
+    # microphone go out from then); None while they are still checking, connected but silent.
+    ready_at: Mapped[datetime | None]
     left_at: Mapped[datetime | None]
 
 

@@ -63,7 +63,20 @@ async def test_doctor_calls_patient_joins_and_media_flows_both_ways(
     await expect(patient.locator("#title")).to_have_text("Téléconsultation avec Dr Claire Martin")
     await expect(patient.locator("#check-network")).to_have_class("ok")
     await patient.screenshot(path=str(artifacts / "call-check-phone.png"), full_page=True)
+
+    # The device check is a waiting room: the connection is made, the doctor sees who is
+    # arriving and the patient who is there, but nothing of the patient goes out before the click.
+    arriving = doctor.locator(".remote.waiting")
+    await expect(arriving).to_contain_text("vérifie sa caméra et son micro")
+    await expect(patient.locator("#present")).to_have_text(
+        "Déjà dans l'appel : Dr Claire Martin."
+    )
+    await media_from_everyone(patient, 1)  # the doctor's picture is already arriving
+    await asyncio.sleep(1.5)
+    [held] = await doctor.evaluate(MEDIA_IN)
+    assert held == {"video": 0, "audio": 0}, held
     await patient.get_by_role("button", name="Rejoindre la consultation").click()
+    await expect(arriving).to_have_count(0)
 
     doctor_in = await media_from_everyone(doctor, 1)
     patient_in = await media_from_everyone(patient, 1)

@@ -12,7 +12,14 @@ from tests.helpers import Client, connect, valid_rpps
 from tests.signaling.sockets import Tab
 
 MakeClient = Callable[[], Client]
-EVENTS = ("call:ring", "call:peer-joined", "call:peer-left", "call:signal", "call:ended")
+EVENTS = (
+    "call:ring",
+    "call:peer-joined",
+    "call:peer-ready",
+    "call:peer-left",
+    "call:signal",
+    "call:ended",
+)
 
 
 @pytest.fixture
@@ -140,3 +147,45 @@ async def test_disconnect_counts_as_leaving(
     shown = (await doctor.get(f"/api/calls/{call['id']}")).body
     assert [x["left_at"] is not None for x in shown["participants"]] == [False, True]
     assert [e["kind"] for e in shown["timeline"]] == ["created", "joined", "joined", "left"]
+
+
+async def test_waiting_room_then_ready(
+    doctor: Client, patient: Client, tabs: Callable[[Client], Tab]
+) -> None:
+    """The device check joins "waiting": the others see who is arriving, the call record says
+    when they came in, and a socket that is in no call cannot declare itself ready."""
+    cid = await connect(doctor, patient)
+    d, p = tabs(doctor), tabs(patient)
+    await d.connect()
+    await p.connect()
+    call_id = (await doctor.post(f"/api/conversations/{cid}/calls", {})).body["id"]
+    first = await join(d, call_id)
+    assert first["ok"]
+    outsider_ready = await p.sio.call("call:ready", {"call_id": call_id}, timeout=5)
+    assert outsider_ready["ok"] is False and outsider_ready["status"] == 404
+    waiting = await p.sio.call("call:join", {"call_id": call_id, "waiting": True}, timeout=5)
+    assert waiting["ok"] and waiting["peers"][0]["waiting"] is False
+    [joined] = await d.wait_for("call:peer-joined")
+    assert joined["peer_id"] == waiting["peer_id"] and joined["waiting"] is True
+    record = (await doctor.get(f"/api/calls/{call_id}")).body
+    assert record["status"] == "ringing"  # nobody has come in with the doctor yet
+    mine = next(x for x in record["participants"] if x["peer_id"] == waiting["peer_id"])
+    assert mine["joined_at"] and mine["ready_at"] is None
+    # A second tab of the doctor's, joining now, is told the patient is still arriving.
+    second_tab = tabs(doctor)
+    await second_tab.connect()
+    seen = await join(second_tab, call_id)
+    assert {x["peer_id"]: x["waiting"] for x in seen["peers"]}[waiting["peer_id"]] is True
+    assert (await p.sio.call("call:ready", {"call_id": call_id}, timeout=5)) == {"ok": True}
+    [ready] = await d.wait_for("call:peer-ready")
+    assert ready == {"call_id": call_id, "peer_id": waiting["peer_id"]}
+    record = (await doctor.get(f"/api/calls/{call_id}")).body
+    mine = next(x for x in record["participants"] if x["peer_id"] == waiting["peer_id"])
+    assert mine["ready_at"] and record["status"] == "active"
+    kinds = [e["kind"] for e in record["timeline"] if e["peer_id"] == waiting["peer_id"]]
+    assert kinds == ["waiting", "joined"]
+    # Ready twice changes nothing; joining again from the same socket is the same peer.
+    assert (await p.sio.call("call:ready", {"call_id": call_id}, timeout=5)) == {"ok": True}
+    assert (await join(p, call_id))["peer_id"] == waiting["peer_id"]
+    record = (await doctor.get(f"/api/calls/{call_id}")).body
+    assert [e["kind"] for e in record["timeline"]].count("joined") == 3  # two doctor tabs + patient

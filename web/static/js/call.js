@@ -7,7 +7,7 @@ import { showAfterCall } from "./aftercall.js";
 const $ = (id) => document.getElementById(id);
 const callId = decodeURIComponent(location.pathname.split("/").pop());
 const state = { me: null, call: null, stream: null, socket: null, peerId: null, iceServers: [],
-  peers: new Map(), names: new Map(), facing: "user", statsTimer: null, joined: false, leaving: false };
+  peers: new Map(), names: new Map(), waitingPeers: new Set(), outStream: new MediaStream(), facing: "user", statsTimer: null, joined: false, leaving: false };
 window.__tc = state; // read by the browser tests (getStats of each connection)
 // When each step of joining happened (ms since the page opened): read by bench/ and kept for
 // troubleshooting a slow start.
@@ -65,6 +65,7 @@ async function load() {
     $("ended").hidden = false; afterCall(); return;
   }
   $("check").hidden = false;
+  enterWaitingRoom(); // connections are made while the camera opens and the patient looks
   await check(camera, network);
 }
 
@@ -88,9 +89,6 @@ async function check(camera = openCamera(), network = checkNetwork()) {
     mark("check-camera", "ok", "OK");
     mark("check-mic", "ok", "OK — parlez pour voir le niveau bouger");
     meter(state.stream);
-    // Prepare the connection as soon as the camera and the ICE servers are there, without
-    // waiting for the rest of the network test.
-    state.iceServersLoaded?.then(warmUp);
   } else {
     const e = opened.error || {};
     const text = ERRORS[e.name] || `Impossible d'ouvrir la caméra (${e.name || e}).`;
@@ -128,7 +126,6 @@ async function checkNetwork() {
   if (!navigator.onLine) { mark("check-network", "bad", "pas de connexion internet"); return; }
   const started = performance.now();
   const servers = api("GET", `/api/calls/${encodeURIComponent(callId)}/ice-servers`).then((r) => r.iceServers, () => []);
-  state.iceServersLoaded = servers.then((list) => { state.iceServers = list; });
   try {
     await api("GET", "/healthz");
   } catch { mark("check-network", "bad", "le serveur ne répond pas"); return; }
@@ -154,6 +151,28 @@ function gathersRelay(iceServers) {
 
 // ---- the call ------------------------------------------------------------------------------
 
+// The device check is a waiting room: as soon as the call is known to be open, the page joins
+// it "waiting" and makes its connections while the camera opens and the patient looks at their
+// preview, with nothing of theirs sent (the senders carry no track). "Rejoindre" then only attaches the camera and microphone, and
+// the doctor's picture, already arriving, shows at once. The others see who is about to come in.
+function enterWaitingRoom() {
+  state.waitingRoom = true;
+  if (state.socket?.connected && !state.peerId && !state.joining) joinCall();
+}
+
+// The patient clicked "Rejoindre" after joining from the waiting room.
+function comeIn() {
+  for (const peer of state.peers.values()) sendOwnTracks(peer);
+  state.socket.emit("call:ready", { call_id: callId });
+}
+
+function sendOwnTracks(peer) {
+  for (const { sender, kind } of peer.held.splice(0)) {
+    const track = state.stream?.getTracks().find((t) => t.kind === kind);
+    if (track) sender.replaceTrack(track).catch((e) => console.warn("send", e));
+  }
+}
+
 // One transport for audio and video (max-bundle): half the candidates to gather and check,
 // where the default would first open one per kind of media.
 const newConnection = () => new RTCPeerConnection({ iceServers: state.iceServers, bundlePolicy: "max-bundle" });
@@ -162,44 +181,41 @@ const newConnection = () => new RTCPeerConnection({ iceServers: state.iceServers
 // a quarter of the bytes to encode, send and decode, so it shows sooner.
 const START_SCALE = 2;
 const FULL_SIZE_AFTER_MS = 1500;
-function addTracks(pc) {
-  // addTrack, not addTransceiver: on the answering side, the remote offer's transceivers take
-  // these tracks, where transceivers of our own would need a second negotiation.
-  for (const track of state.stream?.getTracks() || []) pc.addTrack(track, state.stream);
+// Our media go out on transceivers of our own making (when we offer) or on those of the
+// other's offer (when we answer), all under one stream id so that the other end plays our sound
+// and picture together. Tracks are attached once we are in the call, not in the waiting room.
+function offerMedia(pc, peer) {
+  for (const kind of ["audio", "video"]) {
+    const sendEncodings = kind === "video" ? [{ scaleResolutionDownBy: START_SCALE }] : undefined;
+    attach(peer, pc.addTransceiver(kind, { direction: "sendrecv", streams: [state.outStream], sendEncodings }), kind);
+  }
 }
+
+function answerMedia(pc, peer) {
+  for (const transceiver of pc.getTransceivers()) {
+    if (peer.mine.has(transceiver) || transceiver.currentDirection === "stopped") continue;
+    transceiver.direction = "sendrecv";
+    transceiver.sender.setStreams?.(state.outStream);
+    attach(peer, transceiver, transceiver.receiver.track.kind);
+  }
+}
+
+function attach(peer, transceiver, kind) {
+  peer.mine.add(transceiver);
+  if (!state.joined) { peer.held.push({ sender: transceiver.sender, kind }); return; }
+  const track = state.stream?.getTracks().find((t) => t.kind === kind);
+  if (track) transceiver.sender.replaceTrack(track).catch((e) => console.warn("send", e));
+}
+
 async function scaleVideo(pc, scale) {
-  for (const sender of pc.getSenders()) {
-    if (sender.track?.kind !== "video") continue;
+  // By the transceiver's kind: a sender held in the waiting room has no track yet.
+  for (const { sender, receiver } of pc.getTransceivers()) {
+    if (receiver.track.kind !== "video") continue;
     const params = sender.getParameters();
     if (!params.encodings?.length || params.encodings.every((e) => (e.scaleResolutionDownBy || 1) === scale)) continue;
     params.encodings.forEach((e) => { e.scaleResolutionDownBy = scale; });
     await sender.setParameters(params).catch((e) => console.warn("video scale", e));
   }
-}
-
-// While the patient looks at the preview, a connection is prepared: tracks attached, offer made,
-// candidates gathered. Nothing is sent and no media flows before "Rejoindre" (there is no remote
-// description yet); on joining, this offer goes to whoever is already in the call at once.
-function warmUp() {
-  if (state.warm?.stream === state.stream) return;
-  state.warm?.pc.close();
-  state.warm = null;
-  if (!state.stream || state.joined) return;
-  const pc = newConnection();
-  addTracks(pc);
-  scaleVideo(pc, START_SCALE);
-  const warm = { pc, stream: state.stream, candidates: [], ready: null };
-  pc.onicecandidate = ({ candidate }) => warm.candidates.push(candidate ? candidate.toJSON() : null);
-  warm.ready = pc.setLocalDescription().then(() => step("offer-ready"));
-  state.warm = warm;
-}
-
-function takeWarm() {
-  const warm = state.warm;
-  state.warm = null;
-  if (warm && warm.pc.signalingState === "have-local-offer") return warm;
-  warm?.pc.close();
-  return null;
 }
 
 function status(text) {
@@ -211,16 +227,18 @@ function layout() {
   const n = state.peers.size;
   $("remotes").className = `remotes${n >= 2 ? " two" : ""}`;
   $("waiting").hidden = n > 0;
+  present();
 }
 
 function connectSocket() {
   const socket = io({ transports: ["websocket", "polling"] });
   state.socket = socket;
-  socket.on("connect", () => { step("socket-connected"); if (state.joined) joinCall(); });
+  socket.on("connect", () => { step("socket-connected"); if (state.joined || state.waitingRoom) joinCall(); });
   socket.on("disconnect", () => { if (!state.leaving) status("Connexion perdue, reconnexion…"); });
   // The newcomer offers to those already here; they answer. Creating our side now would make
   // both ends offer at once, and candidates can be lost in that glare.
-  socket.on("call:peer-joined", ({ peer_id, user }) => { state.names.set(peer_id, user); });
+  socket.on("call:peer-joined", ({ peer_id, user, waiting }) => { state.names.set(peer_id, user); setWaiting(peer_id, waiting); });
+  socket.on("call:peer-ready", ({ peer_id }) => setWaiting(peer_id, false));
   socket.on("call:peer-left", ({ peer_id }) => dropPeer(peer_id));
   socket.on("call:signal", onSignal);
   socket.on("call:ended", () => finish());
@@ -238,8 +256,11 @@ function connectSocket() {
 }
 
 function joinCall() {
+  const waiting = !state.joined;
+  state.joining = true;
   step("join-sent");
-  state.socket.emit("call:join", { call_id: callId }, (reply) => {
+  state.socket.emit("call:join", { call_id: callId, waiting }, (reply) => {
+    state.joining = false;
     step("join-ack");
     if (!reply?.ok) {
       if (reply?.status === 409) finish(); else status(reply?.detail || "Impossible de rejoindre l'appel.");
@@ -249,37 +270,48 @@ function joinCall() {
     for (const old of [...state.peers.keys()]) dropPeer(old); // a rejoin starts every link anew
     state.peerId = reply.peer_id;
     if (reply.ice_servers?.length) state.iceServers = reply.ice_servers;
-    const warm = takeWarm();
-    reply.peers.forEach((p, i) => ensurePeer(p.peer_id, p.user, i === 0 ? warm : null));
-    if (!reply.peers.length) warm?.pc.close(); // whoever comes next offers to us
+    for (const p of reply.peers) { setWaiting(p.peer_id, p.waiting); ensurePeer(p.peer_id, p.user, true); }
+    if (waiting && state.joined) comeIn(); // "Rejoindre" was clicked while this join was on its way
   });
 }
 
-function ensurePeer(peerId, user, warm = null) {
-  if (state.peers.has(peerId)) { warm?.pc.close(); return state.peers.get(peerId); }
-  const pc = warm?.pc || newConnection();
+// Who is waiting in the device check, on the tiles of the others.
+function setWaiting(peerId, waiting) {
+  if (waiting) state.waitingPeers.add(peerId); else state.waitingPeers.delete(peerId);
+  const tile = state.peers.get(peerId)?.tile;
+  if (tile) tile.classList.toggle("waiting", Boolean(waiting));
+  present();
+}
+
+// On the check screen: who is already in the call.
+function present() {
+  const here = [...state.peers.keys()].filter((id) => !state.waitingPeers.has(id)).map((id) => state.names.get(id)).filter(Boolean);
+  $("present").textContent = here.length
+    ? `Déjà dans l'appel : ${here.map((u) => `${u.role === "doctor" ? "Dr " : ""}${u.first_name} ${u.last_name}`).join(", ")}.` : "";
+  $("present").hidden = !here.length;
+}
+
+function ensurePeer(peerId, user, offering = false) {
+  if (state.peers.has(peerId)) return state.peers.get(peerId);
+  if (user) state.names.set(peerId, user);
+  const pc = newConnection();
   const video = el("video", { autoplay: true, playsinline: true });
-  const tile = el("div", { class: "remote", "data-peer": peerId }, video,
-    el("span", { class: "name" }, user ? `${user.role === "doctor" ? "Dr " : ""}${user.first_name} ${user.last_name}` : ""));
+  const tile = el("div", { class: `remote${state.waitingPeers.has(peerId) ? " waiting" : ""}`, "data-peer": peerId }, video,
+    el("span", { class: "name" }, user ? `${user.role === "doctor" ? "Dr " : ""}${user.first_name} ${user.last_name}` : ""),
+    el("span", { class: "arriving" }, "vérifie sa caméra et son micro…"));
   $("remotes").append(tile);
   // Perfect negotiation: the peer with the larger id yields on glare, so two offers never deadlock.
   const peer = { pc, tile, video, polite: state.peerId > peerId, makingOffer: false, ignoreOffer: false,
-    restartTimer: null, queue: Promise.resolve(), earlyCandidates: [], downSince: null, lastRestart: 0 };
+    restartTimer: null, queue: Promise.resolve(), earlyCandidates: [], downSince: null, lastRestart: 0, held: [], mine: new Set() };
   state.peers.set(peerId, peer);
-  if (!warm) { addTracks(pc); scaleVideo(pc, START_SCALE); }
-  pc.ontrack = ({ streams }) => { if (video.srcObject !== streams[0]) video.srcObject = streams[0]; };
-  const sendCandidate = (candidate) => state.socket.emit("call:signal", { call_id: callId, to: peerId, candidate });
-  if (warm) {
-    // The prepared offer, then the candidates gathered meanwhile, in that order.
-    peer.queue = warm.ready.then(() => {
-      state.socket.emit("call:signal", { call_id: callId, to: peerId, description: pc.localDescription.toJSON() });
-      step("offer-sent");
-      warm.candidates.splice(0).forEach(sendCandidate);
-      pc.onicecandidate = ({ candidate }) => sendCandidate(candidate ? candidate.toJSON() : null);
-    }).catch((e) => console.warn("prepared offer", e));
-  } else {
-    pc.onicecandidate = ({ candidate }) => sendCandidate(candidate ? candidate.toJSON() : null);
-  }
+  if (offering) offerMedia(pc, peer);
+  pc.ontrack = ({ track, streams }) => {
+    // A browser that does not say the stream (no setStreams) still gets sound and picture.
+    const stream = streams[0] || peer.inStream || (peer.inStream = new MediaStream());
+    if (!streams[0]) stream.addTrack(track);
+    if (video.srcObject !== stream) video.srcObject = stream;
+  };
+  pc.onicecandidate = ({ candidate }) => state.socket.emit("call:signal", { call_id: callId, to: peerId, candidate: candidate ? candidate.toJSON() : null });
   pc.onnegotiationneeded = async () => {
     try {
       peer.makingOffer = true;
@@ -337,6 +369,7 @@ async function handleSignal(peer, { from, description, candidate }) {
       await pc.setRemoteDescription(description);
       step(`${description.type}-received`);
       if (description.type === "offer") {
+        answerMedia(pc, peer);
         await pc.setLocalDescription();
         state.socket.emit("call:signal", { call_id: callId, to: from, description: pc.localDescription.toJSON() });
         // After the answer is on its way (the encoder starts once the link is up, later).
@@ -411,8 +444,12 @@ function start() {
   // already connecting: on one that is, it would open the namespace a second time, and the
   // join then waited for an answer that never came.
   if (!state.socket) connectSocket();
+  else if (state.joining) { /* its answer brings us in */ }
+  else if (state.socket.connected && state.peerId) comeIn();
   else if (state.socket.connected) joinCall();
   else if (!state.socket.active) state.socket.connect();
+  // Their picture may have been arriving since the waiting room: play it now (a click allows sound).
+  for (const peer of state.peers.values()) peer.video.play().catch(() => {});
   layout();
   state.statsTimer = setInterval(sampleStats, 5000);
   state.watchdogTimer = setInterval(watchdog, 2000);
@@ -452,7 +489,6 @@ function toggleTrack(kind, button) {
 
 $("join").addEventListener("click", start);
 $("retry").addEventListener("click", () => check());
-window.addEventListener("pagehide", () => state.warm?.pc.close());
 $("mute").addEventListener("click", (e) => toggleTrack("audio", e.currentTarget));
 $("camera").addEventListener("click", (e) => toggleTrack("video", e.currentTarget));
 $("fullscreen").addEventListener("click", async () => {
