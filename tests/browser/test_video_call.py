@@ -68,9 +68,7 @@ async def test_doctor_calls_patient_joins_and_media_flows_both_ways(
     # arriving and the patient who is there, but nothing of the patient goes out before the click.
     arriving = doctor.locator(".remote.waiting")
     await expect(arriving).to_contain_text("vérifie sa caméra et son micro")
-    await expect(patient.locator("#present")).to_have_text(
-        "Déjà dans l'appel : Dr Claire Martin."
-    )
+    await expect(patient.locator("#present")).to_have_text("Déjà dans l'appel : Dr Claire Martin.")
     await media_from_everyone(patient, 1)  # the doctor's picture is already arriving
     await asyncio.sleep(1.5)
     [held] = await doctor.evaluate(MEDIA_IN)
