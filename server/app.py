@@ -18,6 +18,7 @@ from server.calls.routes import routes as call_routes
 from server.clock import Clock, SystemClock
 from server.contacts.routes import routes as contact_routes
 from server.conversations.attachments import AttachmentStore
+from server.conversations.group_commit import MessageWriter
 from server.conversations.routes import routes as conversation_routes
 from server.conversations.settings_routes import routes as messaging_settings_routes
 from server.db import create_engine, create_sessionmaker, migrate
@@ -25,7 +26,7 @@ from server.documents.routes import routes as document_routes
 from server.http.access_log import access_log_middleware
 from server.http.auth import csrf_middleware
 from server.http.headers import security_headers_middleware
-from server.http.keys import SERVICES
+from server.http.keys import MESSAGE_WRITER, SERVICES
 from server.http.problems import problem_middleware
 from server.invitations.delivery import run_worker
 from server.invitations.routes import routes as invitation_routes
@@ -120,6 +121,7 @@ def _services_context(
         engine = create_engine(settings.effective_database_url, schema=overrides.db_schema)
         http = aiohttp.ClientSession()
         worker: asyncio.Task[None] | None = None
+        writer: MessageWriter | None = None
         sweeper: asyncio.Task[None] | None = None
         try:
             await migrate(engine)
@@ -147,6 +149,9 @@ def _services_context(
                 payments=payment_provider(settings, http),
             )
             app[SERVICES] = services
+            writer = MessageWriter(services.sessionmaker, clock)
+            writer.start()
+            app[MESSAGE_WRITER] = writer
             if settings.delivery_worker:
                 worker = asyncio.create_task(run_worker(services), name="delivery-worker")
                 sweeper = asyncio.create_task(run_sweeper(services), name="payment-sweeper")
@@ -157,6 +162,8 @@ def _services_context(
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
+            if writer is not None:
+                await writer.close()
             await http.close()
             await engine.dispose()
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import audit, limits
+from server.clock import Clock
 from server.errors import Conflict, InvalidInput, NotAuthenticated, RateLimited
 from server.models import AuthSession, Practice, Role, SecretaryAssignment, User
 from server.services import Services
@@ -209,24 +211,45 @@ async def open_session(
     return token
 
 
-async def resolve_session(db: AsyncSession, services: Services, token: str) -> User | None:
-    """The user behind a cookie token, or None if it is unknown, expired or idle too long."""
-    now = services.clock.now()
-    row = (
-        await db.execute(
-            select(AuthSession, User)
-            .join(User, User.id == AuthSession.user_id)
-            .where(AuthSession.token_hash == token_hash(token))
-        )
-    ).first()
-    if row is None:
-        return None
-    session, user = row
+_SESSIONS_BY_TOKEN_HASH = (
+    select(AuthSession, User)
+    .join(User, User.id == AuthSession.user_id)
+    .where(AuthSession.token_hash.in_(bindparam("hashes", expanding=True)))
+)
+
+
+def _live_user(session: AuthSession, user: User, now: datetime) -> User | None:
+    """The session's user if the session still holds; pushes its idle expiry forward (written
+    with the caller's next commit), at most once per ``SESSION_TOUCH_INTERVAL``."""
     if now >= session.expires_at or now >= session.idle_expires_at or not user.is_active:
         return None
     new_idle = now + limits.SESSION_IDLE_TIMEOUT
     if new_idle - session.idle_expires_at >= limits.SESSION_TOUCH_INTERVAL:
         session.idle_expires_at = min(new_idle, session.expires_at)
+    return user
+
+
+async def resolve_sessions(
+    db: AsyncSession, clock: Clock, tokens: Collection[str]
+) -> dict[str, User]:
+    """The users behind several cookie tokens in one query (a batch of posted messages); a
+    token that is unknown, expired or idle too long is absent from the answer. Runs in the
+    caller's transaction."""
+    hashes = {token_hash(token): token for token in tokens}
+    rows = await db.execute(_SESSIONS_BY_TOKEN_HASH, {"hashes": list(hashes)})
+    now = clock.now()
+    found = {}
+    for session, user in rows.all():
+        live = _live_user(session, user, now)
+        if live is not None:
+            found[hashes[session.token_hash]] = live
+    return found
+
+
+async def resolve_session(db: AsyncSession, services: Services, token: str) -> User | None:
+    """The user behind a cookie token, or None if it is unknown, expired or idle too long."""
+    user = (await resolve_sessions(db, services.clock, [token])).get(token)
+    if db.dirty:  # the idle expiry moved
         await db.commit()
     return user
 

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from server.calls import service
 from server.calls.turn import ice_servers
-from server.conversations import messaging
+from server.conversations import messaging, posting
 from server.conversations.serialize import message_json
 from server.errors import Forbidden
 from server.events import call_room, conversation_room, user_room
@@ -96,7 +96,7 @@ async def start(request: web.Request) -> web.Response:
         )
         await db.commit()
         # The link in the conversation reaches members who are not online now.
-        posted = await messaging.post_message(
+        posted = await posting.post_message(
             db,
             services,
             user,

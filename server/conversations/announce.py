@@ -3,11 +3,12 @@ document, a payment request, a call)."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.conversations import messaging, service
+from server.conversations import messaging
 from server.conversations.serialize import message_json
 from server.events import conversation_room, user_room
 from server.services import Services
@@ -15,15 +16,18 @@ from server.services import Services
 
 async def prepare(db: AsyncSession, posted: messaging.Posted) -> tuple[dict[str, Any], set[str]]:
     """The message as members see it, and who to tell (nobody when it is a replayed retry)."""
-    if posted.conversation is not None:  # newly created
+    if posted.created:
         # Nobody else can have read a message that did not exist a moment ago.
-        return message_json(posted.view, {}), await service.member_ids(db, posted.conversation)
+        return message_json(posted.view, {}), set(posted.members)
     marks = await messaging.read_marks(db, posted.view.message.conversation_id)
     return message_json(posted.view, marks), set()
 
 
 async def announce(
-    services: Services, posted: messaging.Posted, body: dict[str, Any], members: set[str]
+    services: Services,
+    posted: messaging.Posted,
+    body: dict[str, Any],
+    members: Collection[str],
 ) -> None:
     """Push a new message to the conversation's open views, and its activity to every member's
     other pages (the conversation list). Call after the commit, outside the session."""

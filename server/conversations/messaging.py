@@ -4,19 +4,18 @@ conversation as one member sees it (can I write? how many unread?)."""
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import and_, case, select, update
+from sqlalchemy import Table, and_, case, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server import audit, limits
+from server import audit
 from server.conversations.policy import ALLOWED, Away, WriteDecision, patient_may_write
 from server.conversations.service import ConversationView, access_conversation, find_conversation
-from server.db import insert_unless_exists
 from server.errors import Forbidden, InvalidInput
 from server.models import (
     Attachment,
@@ -27,7 +26,6 @@ from server.models import (
     ReadMark,
     Role,
     User,
-    new_id,
 )
 from server.services import Services
 
@@ -62,7 +60,52 @@ class MessageView:
 class Posted:
     view: MessageView
     created: bool  # False: the same client_id was already posted; this is the first answer
-    conversation: Conversation | None = None
+    # Who sees the conversation (to tell their other pages); known for new messages only.
+    members: frozenset[str] = frozenset()
+
+
+# The reply setting of the latest professional message (None: no professional wrote yet), as a
+# column of a query on conversations. Built once.
+LATEST_PROFESSIONAL_REPLY_ALLOWED = (
+    select(Message.reply_allowed)
+    .where(
+        Message.conversation_id == Conversation.id,
+        Message.author_id != Conversation.patient_id,
+    )
+    .order_by(Message.seq.desc())
+    .limit(1)
+    .correlate(Conversation)
+    .scalar_subquery()
+)
+
+
+def has_away_period(settings: MessagingSettings | None) -> bool:
+    return settings is not None and bool(settings.away_from or settings.away_until)
+
+
+def decide(
+    user: User,
+    view: ConversationView,
+    settings: MessagingSettings | None,
+    away_exceptions: frozenset[str],
+    latest_professional_reply_allowed: bool | None,
+    now: datetime,
+) -> WriteDecision:
+    """The write rule applied to what the database says of this conversation."""
+    if user.role != Role.PATIENT:
+        return ALLOWED
+    away = None
+    if settings is not None and has_away_period(settings):
+        away = Away(settings.away_from, settings.away_until, settings.away_message, away_exceptions)
+    return patient_may_write(
+        patient_id=user.id,
+        practitioner_name=view.practitioner.display_name,
+        patient_can_write=view.conversation.patient_can_write,
+        practitioner_open=settings.open if settings else False,
+        away=away,
+        latest_professional_reply_allowed=latest_professional_reply_allowed,
+        now=now,
+    )
 
 
 async def write_decision(
@@ -72,159 +115,19 @@ async def write_decision(
         return ALLOWED
     conversation = view.conversation
     settings = await db.get(MessagingSettings, conversation.practitioner_id)
-    away = None
-    if settings is not None and (settings.away_from or settings.away_until):
-        exceptions = await db.scalars(
-            select(AwayException.patient_id).where(
-                AwayException.user_id == conversation.practitioner_id
+    exceptions: frozenset[str] = frozenset()
+    if has_away_period(settings):
+        exceptions = frozenset(
+            await db.scalars(
+                select(AwayException.patient_id).where(
+                    AwayException.user_id == conversation.practitioner_id
+                )
             )
         )
-        away = Away(
-            settings.away_from, settings.away_until, settings.away_message, frozenset(exceptions)
-        )
-    latest_pro = await db.scalar(
-        select(Message.reply_allowed)
-        .where(
-            Message.conversation_id == conversation.id, Message.author_id != conversation.patient_id
-        )
-        .order_by(Message.seq.desc())
-        .limit(1)
+    latest = await db.scalar(
+        select(LATEST_PROFESSIONAL_REPLY_ALLOWED).where(Conversation.id == conversation.id)
     )
-    return patient_may_write(
-        patient_id=user.id,
-        practitioner_name=view.practitioner.display_name,
-        patient_can_write=conversation.patient_can_write,
-        practitioner_open=settings.open if settings else False,
-        away=away,
-        latest_professional_reply_allowed=latest_pro,
-        now=services.clock.now(),
-    )
-
-
-async def _existing(
-    db: AsyncSession, conversation_id: str, author_id: str, client_id: str
-) -> Message | None:
-    return await db.scalar(
-        select(Message).where(
-            Message.conversation_id == conversation_id,
-            Message.author_id == author_id,
-            Message.client_id == client_id,
-        )
-    )
-
-
-async def post_message(
-    db: AsyncSession,
-    services: Services,
-    user: User,
-    conversation_id: str,
-    new: NewMessage,
-    *,
-    ip: str | None,
-    along: Callable[[str], None] | None = None,
-) -> Posted:
-    """Post a message and commit it. A retry with the same ``client_id`` returns the first
-    message, also when both arrive at once (the unique constraint decides).
-
-    ``along(message_id)`` adds rows that belong with the message (a document, a payment
-    request) to the same transaction: both are written, or neither."""
-    view = await find_conversation(db, user, conversation_id)
-    earlier = await _existing(db, conversation_id, user.id, new.client_id)
-    if earlier is not None:
-        return Posted(await _view_of(db, earlier), created=False)
-    if not new.body.strip() and not new.attachment_ids:
-        raise InvalidInput("body : le message est vide")
-    decision = await write_decision(db, services, user, view)
-    if not decision.allowed:
-        raise Forbidden(
-            decision.reason or "Vous ne pouvez pas écrire dans cette conversation.",
-            extra={
-                "code": decision.code,
-                "until": decision.until.isoformat() if decision.until else None,
-            },
-        )
-    attachments = await _claim_attachments(db, user, new.attachment_ids)
-    now = services.clock.now()
-    # The seq comes from the conversation row, incremented in this transaction: the row lock
-    # (PostgreSQL) or the write lock (SQLite) serializes posters, and a rollback gives the number
-    # back, so the sequence has no gaps.
-    seq = await db.scalar(
-        update(Conversation)
-        .where(Conversation.id == conversation_id)
-        .values(last_seq=Conversation.last_seq + 1, last_message_at=now)
-        .returning(Conversation.last_seq)
-    )
-    assert seq is not None
-    is_patient = user.role == Role.PATIENT
-    author_id = user.id
-    message_id = new_id()
-    values = {
-        "id": message_id,
-        "conversation_id": conversation_id,
-        "seq": seq,
-        "author_id": user.id,
-        "client_id": new.client_id,
-        "body": new.body.strip(),
-        "reason": (new.reason or Reason.OTHER) if is_patient else None,
-        "reply_allowed": True if is_patient else new.reply_allowed,
-        "created_at": now,
-    }
-    inserted = await insert_unless_exists(
-        db, Message.__table__, values, ["conversation_id", "author_id", "client_id"]
-    )
-    if not inserted:
-        # The same client id was committed by a concurrent request: give its seq back. (After a
-        # rollback every loaded object is expired: use the plain id saved above.)
-        await db.rollback()
-        again = await _existing(db, conversation_id, author_id, new.client_id)
-        assert again is not None
-        return Posted(await _view_of(db, again), created=False)
-    message = Message(**values)  # as inserted; no need to read it back
-    for attachment in attachments:
-        attachment.message_id = message_id
-    # Writing implies having read what came before.
-    await _advance_read_mark(db, conversation_id, author_id, seq, now, need_result=False)
-    audit.record(
-        db,
-        services.clock,
-        "message.posted",
-        actor_id=user.id,
-        ip=ip,
-        resource_type="conversation",
-        resource_id=conversation_id,
-        details={"seq": seq, "attachments": len(attachments)},
-    )
-    if along is not None:
-        along(message_id)
-    await db.commit()
-    return Posted(
-        MessageView(message, user, attachments), created=True, conversation=view.conversation
-    )
-
-
-async def _claim_attachments(
-    db: AsyncSession, user: User, ids: tuple[str, ...]
-) -> list[Attachment]:
-    if len(ids) > limits.MESSAGE_MAX_ATTACHMENTS:
-        raise InvalidInput(
-            f"attachment_ids : {limits.MESSAGE_MAX_ATTACHMENTS} pièces jointes au plus par message"
-        )
-    if not ids:
-        return []
-    found = {
-        a.id: a for a in await db.scalars(select(Attachment).where(Attachment.id.in_(set(ids))))
-    }
-    claimed = []
-    for attachment_id in dict.fromkeys(ids):
-        attachment = found.get(attachment_id)
-        if attachment is None or attachment.uploader_id != user.id:
-            raise InvalidInput(f"attachment_ids : pièce jointe inconnue ({attachment_id})")
-        if attachment.message_id is not None:
-            raise InvalidInput(
-                f"attachment_ids : la pièce jointe {attachment_id} est déjà dans un message"
-            )
-        claimed.append(attachment)
-    return claimed
+    return decide(user, view, settings, exceptions, latest, services.clock.now())
 
 
 async def replay(db: AsyncSession, message: Message) -> Posted:
@@ -294,35 +197,46 @@ async def read_marks(db: AsyncSession, conversation_id: str) -> dict[str, int]:
     return {user_id: seq for user_id, seq in rows.all()}
 
 
-async def _advance_read_mark(
-    db: AsyncSession,
-    conversation_id: str,
-    user_id: str,
-    seq: int,
-    now: datetime,
-    *,
-    need_result: bool = True,
-) -> int:
-    """Move a read mark forward in one statement (an upsert); never backwards, so a late
-    request from an old tab cannot un-read messages."""
-    dialect = db.get_bind().dialect.name
+def _read_mark_upsert(dialect: str) -> Any:
+    """Move a read mark forward in one statement, never backwards: a late request from an old
+    tab cannot un-read messages. Built once per dialect; executed with one or many rows."""
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = insert(ReadMark).values(
-        conversation_id=conversation_id, user_id=user_id, last_read_seq=seq, read_at=now
-    )
-    current = ReadMark.__table__.c.last_read_seq
-    stmt = stmt.on_conflict_do_update(
+    table = cast(Table, ReadMark.__table__)
+    stmt = insert(table)
+    current = table.c.last_read_seq
+    return stmt.on_conflict_do_update(
         index_elements=["conversation_id", "user_id"],
         set_={
             "last_read_seq": case(
-                (current < stmt.excluded.last_read_seq, stmt.excluded.last_read_seq), else_=current
+                (current < stmt.excluded.last_read_seq, stmt.excluded.last_read_seq),
+                else_=current,
             ),
-            "read_at": now,
+            "read_at": stmt.excluded.read_at,
         },
     )
-    await db.execute(stmt)
-    if not need_result:
-        return seq
+
+
+_READ_MARK_UPSERT = {dialect: _read_mark_upsert(dialect) for dialect in ("postgresql", "sqlite")}
+
+
+def read_mark_upsert(db: AsyncSession) -> Any:
+    return _READ_MARK_UPSERT[db.get_bind().dialect.name]
+
+
+async def _advance_read_mark(
+    db: AsyncSession, conversation_id: str, user_id: str, seq: int, now: datetime
+) -> int:
+    await db.execute(
+        read_mark_upsert(db),
+        [
+            {
+                "conversation_id": conversation_id,
+                "user_id": user_id,
+                "last_read_seq": seq,
+                "read_at": now,
+            }
+        ],
+    )
     result = await db.scalar(
         select(ReadMark.last_read_seq).where(
             ReadMark.conversation_id == conversation_id, ReadMark.user_id == user_id

@@ -14,17 +14,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server import audit, limits
 from server.conversations import announce, messaging, service
 from server.conversations.attachments import safe_filename
+from server.conversations.group_commit import SignedPost
 from server.conversations.serialize import (
     attachment_json,
     conversation_json,
     message_json,
     write_json,
 )
-from server.errors import Forbidden, MalformedRequest, NotFound, TooLarge
+from server.errors import Forbidden, MalformedRequest, NotAuthenticated, NotFound, TooLarge
 from server.events import conversation_room
-from server.http.auth import client_ip, require_user
+from server.http.auth import SESSION_COOKIE, client_ip, require_user
 from server.http.docs import documented
-from server.http.keys import services_of
+from server.http.keys import message_writer_of, services_of
 from server.http.parsing import parse_body, parse_query
 from server.models import Attachment, Message, User
 from server.services import Services
@@ -200,13 +201,15 @@ async def messages(request: web.Request) -> web.Response:
 )
 async def post(request: web.Request) -> web.Response:
     services = services_of(request)
-    async with services.sessionmaker() as db:
-        user = await require_user(request, db)
-        data = await parse_body(request, MessageBody)
-        posted = await messaging.post_message(
-            db,
-            services,
-            user,
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        raise NotAuthenticated("Vous n'êtes pas connecté, ou votre session a expiré.")
+    data = await parse_body(request, MessageBody)
+    # Written together with the other posts arriving now (group commit), the session checked in
+    # the same transaction; committed before the answer.
+    posted = await message_writer_of(request).post(
+        SignedPost(
+            token,
             request.match_info["id"],
             messaging.NewMessage(
                 client_id=data.client_id,
@@ -215,10 +218,15 @@ async def post(request: web.Request) -> web.Response:
                 reason=data.reason,
                 attachment_ids=tuple(data.attachment_ids),
             ),
-            ip=client_ip(request),
+            client_ip(request),
         )
-        body, members = await announce.prepare(db, posted)
-    await announce.announce(services, posted, body, members)
+    )
+    if posted.created:
+        body = message_json(posted.view, {})
+    else:
+        async with services.sessionmaker() as db:
+            body, _ = await announce.prepare(db, posted)
+    await announce.announce(services, posted, body, posted.members)
     return web.json_response(body, status=201 if posted.created else 200)
 
 

@@ -99,6 +99,21 @@ def visible_to(user: User) -> ColumnElement[bool]:
     return Conversation.id.is_(None)  # admins see the audit log, not conversations
 
 
+def is_member(
+    user: User, conversation: Conversation, secretaries: set[str], participants: set[str]
+) -> bool:
+    """``visible_to`` in Python, for a conversation already loaded with its practitioner's
+    secretaries and its added participants (a batch of posts checks many at once). The two must
+    say the same: tests/security/test_membership_rule.py compares them for every role."""
+    if user.role == Role.PATIENT:
+        return conversation.patient_id == user.id
+    if user.role == Role.SECRETARY:
+        return user.id in secretaries or user.id in participants
+    if user.role in {Role.DOCTOR, Role.NURSE}:
+        return conversation.practitioner_id == user.id or user.id in participants
+    return False
+
+
 @dataclass(frozen=True)
 class ConversationView:
     conversation: Conversation

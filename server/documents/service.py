@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import audit
 from server.billing import tariffs
-from server.conversations import messaging
+from server.conversations import messaging, posting
 from server.conversations.service import find_conversation
 from server.documents import pdf
 from server.errors import Forbidden, InvalidInput
@@ -257,7 +257,7 @@ async def send_document(
             details={"document_id": document_id, "kind": new.kind, "generated": generated},
         )
 
-    posted = await messaging.post_message(
+    posted = await posting.post_message(
         db,
         services,
         user,

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from server.conversations.group_commit import MessageWriter
 from server.services import Services
 
 SERVICES = web.AppKey("services", Services)
+MESSAGE_WRITER = web.AppKey("message_writer", MessageWriter)
 
 
 def services_of(request: web.Request) -> Services:
     return request.app[SERVICES]
+
+
+def message_writer_of(request: web.Request) -> MessageWriter:
+    return request.app[MESSAGE_WRITER]

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import audit
 from server.billing.rules import euros
-from server.conversations import announce, messaging
+from server.conversations import announce, messaging, posting
 from server.conversations.service import find_conversation
 from server.db import insert_unless_exists
 from server.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -162,7 +162,7 @@ async def create_request(
             details={"amount_cents": new.amount_cents, "conversation_id": conversation_id},
         )
 
-    posted = await messaging.post_message(
+    posted = await posting.post_message(
         db,
         services,
         user,
@@ -477,7 +477,7 @@ async def _remind(db: AsyncSession, services: Services, request: PaymentRequest)
         f"Rappel : la demande de paiement de {euros(request.amount_cents)} "
         f"({request.label}) est toujours en attente. Pour régler : {link}"
     )
-    posted = await messaging.post_message(
+    posted = await posting.post_message(
         db,
         services,
         payee,

@@ -1,0 +1,351 @@
+"""Writing messages: one path for one message and for many at once.
+
+``write_posts`` takes several posts (to one or many conversations) and writes them in the
+caller's transaction with a handful of statements for the whole batch: the conversations are read
+(and locked) in one query, the retries, the write rule, the members and the attachments in a few
+more, and the messages, read marks and audit events are inserted with one statement each. Under
+load that is what lets one process keep up: the cost of a statement is paid once per batch, not
+once per message (``group_commit.MessageWriter`` gathers concurrent requests into batches).
+
+The result is the same as writing the posts one after the other, in order: a post may depend on
+an earlier one of the same batch (a doctor's "no reply" followed by the patient's answer; the same
+``client_id`` sent twice).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Select, Table, insert, literal, select, tuple_, union_all
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server import audit, limits
+from server.clock import Clock
+from server.conversations.messaging import (
+    LATEST_PROFESSIONAL_REPLY_ALLOWED,
+    MessageView,
+    NewMessage,
+    Posted,
+    Reason,
+    decide,
+    has_away_period,
+    read_mark_upsert,
+    replay,
+)
+from server.conversations.policy import WriteDecision
+from server.conversations.service import ConversationView, is_member
+from server.errors import AppError, Forbidden, InvalidInput, NotFound
+from server.models import (
+    PATIENT,
+    PRACTITIONER,
+    Attachment,
+    AwayException,
+    Conversation,
+    ConversationParticipant,
+    Message,
+    MessagingSettings,
+    Role,
+    SecretaryAssignment,
+    User,
+    new_id,
+)
+from server.services import Services
+
+
+@dataclass(frozen=True)
+class Post:
+    user: User
+    conversation_id: str
+    new: NewMessage
+    ip: str | None
+
+
+Outcome = Posted | AppError
+
+
+def _conversations_query(ids: list[str]) -> Select[Any]:
+    return (
+        select(
+            Conversation,
+            PATIENT,
+            PRACTITIONER,
+            MessagingSettings,
+            LATEST_PROFESSIONAL_REPLY_ALLOWED,
+        )
+        .join(PATIENT, PATIENT.id == Conversation.patient_id)
+        .join(PRACTITIONER, PRACTITIONER.id == Conversation.practitioner_id)
+        .outerjoin(MessagingSettings, MessagingSettings.user_id == Conversation.practitioner_id)
+        .where(Conversation.id.in_(ids))
+        .order_by(Conversation.id)  # rows locked in one order: batches cannot deadlock
+        # The row locks (PostgreSQL) serialize writers of one conversation across processes, so
+        # the seq is gap-free and a retry is seen by the check below; SQLite's BEGIN IMMEDIATE
+        # already serializes every writer.
+        .with_for_update(of=Conversation)
+        .execution_options(populate_existing=True)
+    )
+
+
+@dataclass
+class _Target:
+    """One conversation of the batch, as it stands after the posts accepted so far."""
+
+    view: ConversationView
+    settings: MessagingSettings | None
+    latest_professional_reply_allowed: bool | None
+    secretaries: set[str] = field(default_factory=set)
+    participants: set[str] = field(default_factory=set)
+    away_exceptions: frozenset[str] = frozenset()
+
+    @property
+    def members(self) -> frozenset[str]:
+        conversation = self.view.conversation
+        return frozenset(
+            {conversation.patient_id, conversation.practitioner_id}
+            | self.secretaries
+            | self.participants
+        )
+
+    def decision(self, user: User, now: datetime) -> WriteDecision:
+        return decide(
+            user,
+            self.view,
+            self.settings,
+            self.away_exceptions,
+            self.latest_professional_reply_allowed,
+            now,
+        )
+
+
+async def _targets(db: AsyncSession, ids: list[str]) -> dict[str, _Target]:
+    rows = (await db.execute(_conversations_query(ids))).all()
+    targets = {
+        c.id: _Target(ConversationView(c, patient, practitioner), settings, latest)
+        for c, patient, practitioner, settings, latest in rows
+    }
+    if not targets:
+        return targets
+    practitioners = {t.view.conversation.practitioner_id for t in targets.values()}
+    others = union_all(
+        select(
+            literal("secretary"), SecretaryAssignment.doctor_id, SecretaryAssignment.secretary_id
+        ).where(SecretaryAssignment.doctor_id.in_(practitioners)),
+        select(
+            literal("participant"),
+            ConversationParticipant.conversation_id,
+            ConversationParticipant.user_id,
+        ).where(ConversationParticipant.conversation_id.in_(list(targets))),
+    )
+    secretaries: dict[str, set[str]] = {}
+    for kind, key, user_id in (await db.execute(others)).all():
+        if kind == "secretary":
+            secretaries.setdefault(key, set()).add(user_id)
+        else:
+            targets[key].participants.add(user_id)
+    away = [
+        t.view.conversation.practitioner_id for t in targets.values() if has_away_period(t.settings)
+    ]
+    exceptions: dict[str, set[str]] = {}
+    if away:
+        for doctor_id, patient_id in (
+            await db.execute(
+                select(AwayException.user_id, AwayException.patient_id).where(
+                    AwayException.user_id.in_(away)
+                )
+            )
+        ).all():
+            exceptions.setdefault(doctor_id, set()).add(patient_id)
+    for target in targets.values():
+        practitioner_id = target.view.conversation.practitioner_id
+        target.secretaries = secretaries.get(practitioner_id, set())
+        target.away_exceptions = frozenset(exceptions.get(practitioner_id, ()))
+    return targets
+
+
+async def _earlier_posts(
+    db: AsyncSession, posts: Sequence[Post]
+) -> dict[tuple[str, str, str], Message]:
+    keys = {(p.conversation_id, p.user.id, p.new.client_id) for p in posts}
+    found = await db.scalars(
+        select(Message).where(
+            tuple_(Message.conversation_id, Message.author_id, Message.client_id).in_(keys)
+        )
+    )
+    return {(m.conversation_id, m.author_id, m.client_id): m for m in found}
+
+
+async def _attachments(db: AsyncSession, posts: Sequence[Post]) -> dict[str, Attachment]:
+    wanted = {a for p in posts for a in p.new.attachment_ids}
+    if not wanted:
+        return {}
+    return {a.id: a for a in await db.scalars(select(Attachment).where(Attachment.id.in_(wanted)))}
+
+
+def _claim(user: User, ids: tuple[str, ...], found: dict[str, Attachment]) -> list[Attachment]:
+    if len(ids) > limits.MESSAGE_MAX_ATTACHMENTS:
+        raise InvalidInput(
+            f"attachment_ids : {limits.MESSAGE_MAX_ATTACHMENTS} pièces jointes au plus par message"
+        )
+    claimed = []
+    for attachment_id in dict.fromkeys(ids):
+        attachment = found.get(attachment_id)
+        if attachment is None or attachment.uploader_id != user.id:
+            raise InvalidInput(f"attachment_ids : pièce jointe inconnue ({attachment_id})")
+        if attachment.message_id is not None:
+            raise InvalidInput(
+                f"attachment_ids : la pièce jointe {attachment_id} est déjà dans un message"
+            )
+        claimed.append(attachment)
+    return claimed
+
+
+async def write_posts(db: AsyncSession, clock: Clock, posts: Sequence[Post]) -> list[Outcome]:
+    """Write the posts in ``db``'s transaction (the caller commits). Each post gets its message
+    (new, or the one its ``client_id`` already made) or the error that refused it; a refused post
+    writes nothing."""
+    if not posts:
+        return []
+    targets = await _targets(db, sorted({p.conversation_id for p in posts}))
+    earlier = await _earlier_posts(db, posts)
+    attachments = await _attachments(db, posts)
+    now = clock.now()
+    outcomes: list[Outcome | None] = [None] * len(posts)
+    made: dict[tuple[str, str, str], Posted] = {}  # this batch's new messages, by retry key
+    again: list[tuple[int, Message]] = []  # retries of messages committed before this batch
+    messages: list[dict[str, Any]] = []
+    read_marks: dict[tuple[str, str], dict[str, Any]] = {}
+    # No flush until the messages are in: the claimed attachments point at them.
+    with db.no_autoflush:
+        for index, post in enumerate(posts):
+            try:
+                outcome = _accept(post, targets, earlier, made, attachments, now)
+            except AppError as exc:
+                outcomes[index] = exc
+                continue
+            if isinstance(outcome, Message):
+                again.append((index, outcome))
+                continue
+            outcomes[index] = outcome
+            if not outcome.created:
+                continue
+            message = outcome.view.message
+            messages.append(_row(message))
+            read_marks[(message.conversation_id, message.author_id)] = {
+                "conversation_id": message.conversation_id,
+                "user_id": message.author_id,
+                "last_read_seq": message.seq,  # writing implies having read what came before
+                "read_at": now,
+            }
+            audit.record(
+                db,
+                clock,
+                "message.posted",
+                actor_id=post.user.id,
+                ip=post.ip,
+                resource_type="conversation",
+                resource_id=message.conversation_id,
+                details={"seq": message.seq, "attachments": len(outcome.view.attachments)},
+            )
+        if messages:
+            await db.execute(insert(_MESSAGES), messages)
+            await db.execute(read_mark_upsert(db), list(read_marks.values()))
+    await db.flush()  # the conversations' seqs, the claimed attachments, the audit events
+    for index, earlier_message in again:
+        outcomes[index] = await replay(db, earlier_message)
+    done = [outcome for outcome in outcomes if outcome is not None]
+    assert len(done) == len(posts)
+    return done
+
+
+def _accept(
+    post: Post,
+    targets: dict[str, _Target],
+    earlier: dict[tuple[str, str, str], Message],
+    made: dict[tuple[str, str, str], Posted],
+    attachments: dict[str, Attachment],
+    now: datetime,
+) -> Posted | Message:
+    """Decide one post against the state left by the posts before it; a new message updates that
+    state. Returns an earlier message (committed before this batch) when the post is a retry."""
+    user, new = post.user, post.new
+    target = targets.get(post.conversation_id)
+    if target is None or not is_member(
+        user, target.view.conversation, target.secretaries, target.participants
+    ):
+        raise NotFound("Conversation introuvable.")
+    key = (post.conversation_id, user.id, new.client_id)
+    if key in earlier:
+        return earlier[key]
+    if key in made:
+        return replace(made[key], created=False)
+    if not new.body.strip() and not new.attachment_ids:
+        raise InvalidInput("body : le message est vide")
+    is_patient = user.role == Role.PATIENT
+    if is_patient:
+        decision = target.decision(user, now)
+        if not decision.allowed:
+            raise Forbidden(
+                decision.reason or "Vous ne pouvez pas écrire dans cette conversation.",
+                extra={
+                    "code": decision.code,
+                    "until": decision.until.isoformat() if decision.until else None,
+                },
+            )
+    claimed = _claim(user, new.attachment_ids, attachments)
+    conversation = target.view.conversation
+    # The seq comes from the conversation row, locked by this transaction: gap-free, since a
+    # rollback gives the numbers back.
+    conversation.last_seq += 1
+    conversation.last_message_at = now
+    message = Message(
+        id=new_id(),
+        conversation_id=conversation.id,
+        seq=conversation.last_seq,
+        author_id=user.id,
+        client_id=new.client_id,
+        body=new.body.strip(),
+        reason=(new.reason or Reason.OTHER) if is_patient else None,
+        reply_allowed=True if is_patient else new.reply_allowed,
+        created_at=now,
+    )
+    for attachment in claimed:
+        attachment.message_id = message.id
+    if not is_patient:
+        target.latest_professional_reply_allowed = message.reply_allowed
+    posted = Posted(MessageView(message, user, claimed), created=True, members=target.members)
+    made[key] = posted
+    return posted
+
+
+_MESSAGES = cast(Table, Message.__table__)
+_COLUMNS = [c.key for c in _MESSAGES.columns]
+
+
+def _row(message: Message) -> dict[str, Any]:
+    return {key: getattr(message, key) for key in _COLUMNS}
+
+
+async def post_message(
+    db: AsyncSession,
+    services: Services,
+    user: User,
+    conversation_id: str,
+    new: NewMessage,
+    *,
+    ip: str | None,
+    along: Callable[[str], None] | None = None,
+) -> Posted:
+    """Post one message and commit it. A retry with the same ``client_id`` returns the first
+    message.
+
+    ``along(message_id)`` adds rows that belong with the message (a document, a payment
+    request) to the same transaction: both are written, or neither."""
+    (outcome,) = await write_posts(db, services.clock, [Post(user, conversation_id, new, ip)])
+    if isinstance(outcome, AppError):
+        raise outcome
+    if outcome.created and along is not None:
+        along(outcome.view.message.id)
+    await db.commit()
+    return outcome
