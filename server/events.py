@@ -10,7 +10,9 @@ from typing import Any, Protocol
 
 
 class EventPublisher(Protocol):
-    async def publish(self, event: str, data: dict[str, Any], *, room: str) -> None: ...
+    """``room`` may be several rooms: a socket in more than one of them gets the event once."""
+
+    async def publish(self, event: str, data: dict[str, Any], *, room: str | list[str]) -> None: ...
 
 
 def conversation_room(conversation_id: str) -> str:
@@ -34,5 +36,5 @@ def peer_room(call_id: str, peer_id: str) -> str:
 class NoEvents:
     """For command-line tools that change data with no socket to tell."""
 
-    async def publish(self, event: str, data: dict[str, Any], *, room: str) -> None:
+    async def publish(self, event: str, data: dict[str, Any], *, room: str | list[str]) -> None:
         return None

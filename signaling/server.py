@@ -35,7 +35,7 @@ class SocketPublisher:
     def __init__(self, sio: socketio.AsyncServer) -> None:
         self._sio = sio
 
-    async def publish(self, event: str, data: dict[str, Any], *, room: str) -> None:
+    async def publish(self, event: str, data: dict[str, Any], *, room: str | list[str]) -> None:
         await self._sio.emit(event, data, room=room)
 
 

@@ -36,5 +36,7 @@ async def announce(
     conversation_id = posted.view.message.conversation_id
     await services.events.publish("message:new", body, room=conversation_room(conversation_id))
     activity = {"conversation_id": conversation_id, "seq": body["seq"]}
-    for member_id in members:
-        await services.events.publish("conversation:activity", activity, room=user_room(member_id))
+    if members:
+        await services.events.publish(
+            "conversation:activity", activity, room=[user_room(member_id) for member_id in members]
+        )

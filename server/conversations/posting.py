@@ -15,17 +15,18 @@ an earlier one of the same batch (a doctor's "no reply" followed by the patient'
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, insert, literal, select, tuple_, union_all
+from sqlalchemy import Table, bindparam, insert, literal, select, tuple_, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import audit, limits
 from server.clock import Clock
 from server.conversations.messaging import (
     LATEST_PROFESSIONAL_REPLY_ALLOWED,
+    MessageRow,
     MessageView,
     NewMessage,
     Posted,
@@ -66,26 +67,45 @@ class Post:
 Outcome = Posted | AppError
 
 
-def _conversations_query(ids: list[str]) -> Select[Any]:
-    return (
-        select(
-            Conversation,
-            PATIENT,
-            PRACTITIONER,
-            MessagingSettings,
-            LATEST_PROFESSIONAL_REPLY_ALLOWED,
-        )
-        .join(PATIENT, PATIENT.id == Conversation.patient_id)
-        .join(PRACTITIONER, PRACTITIONER.id == Conversation.practitioner_id)
-        .outerjoin(MessagingSettings, MessagingSettings.user_id == Conversation.practitioner_id)
-        .where(Conversation.id.in_(ids))
-        .order_by(Conversation.id)  # rows locked in one order: batches cannot deadlock
-        # The row locks (PostgreSQL) serialize writers of one conversation across processes, so
-        # the seq is gap-free and a retry is seen by the check below; SQLite's BEGIN IMMEDIATE
-        # already serializes every writer.
-        .with_for_update(of=Conversation)
-        .execution_options(populate_existing=True)
+# Built once, bound per batch: building a statement costs more than running it.
+_CONVERSATIONS = (
+    select(
+        Conversation,
+        PATIENT,
+        PRACTITIONER,
+        MessagingSettings,
+        LATEST_PROFESSIONAL_REPLY_ALLOWED,
     )
+    .join(PATIENT, PATIENT.id == Conversation.patient_id)
+    .join(PRACTITIONER, PRACTITIONER.id == Conversation.practitioner_id)
+    .outerjoin(MessagingSettings, MessagingSettings.user_id == Conversation.practitioner_id)
+    .where(Conversation.id.in_(bindparam("ids", expanding=True)))
+    .order_by(Conversation.id)  # rows locked in one order: batches cannot deadlock
+    # The row locks (PostgreSQL) serialize writers of one conversation across processes, so
+    # the seq is gap-free and a retry is seen by the check below; SQLite's BEGIN IMMEDIATE
+    # already serializes every writer.
+    .with_for_update(of=Conversation)
+    .execution_options(populate_existing=True)
+)
+
+# The members beyond the patient and the practitioner: the practitioners' secretaries and the
+# conversations' added participants.
+_OTHER_MEMBERS = union_all(
+    select(
+        literal("secretary"), SecretaryAssignment.doctor_id, SecretaryAssignment.secretary_id
+    ).where(SecretaryAssignment.doctor_id.in_(bindparam("practitioners", expanding=True))),
+    select(
+        literal("participant"),
+        ConversationParticipant.conversation_id,
+        ConversationParticipant.user_id,
+    ).where(ConversationParticipant.conversation_id.in_(bindparam("ids", expanding=True))),
+)
+
+_EARLIER = select(Message).where(
+    tuple_(Message.conversation_id, Message.author_id, Message.client_id).in_(
+        bindparam("keys", expanding=True)
+    )
+)
 
 
 @dataclass
@@ -120,7 +140,7 @@ class _Target:
 
 
 async def _targets(db: AsyncSession, ids: list[str]) -> dict[str, _Target]:
-    rows = (await db.execute(_conversations_query(ids))).all()
+    rows = (await db.execute(_CONVERSATIONS, {"ids": ids})).all()
     targets = {
         c.id: _Target(ConversationView(c, patient, practitioner), settings, latest)
         for c, patient, practitioner, settings, latest in rows
@@ -128,18 +148,12 @@ async def _targets(db: AsyncSession, ids: list[str]) -> dict[str, _Target]:
     if not targets:
         return targets
     practitioners = {t.view.conversation.practitioner_id for t in targets.values()}
-    others = union_all(
-        select(
-            literal("secretary"), SecretaryAssignment.doctor_id, SecretaryAssignment.secretary_id
-        ).where(SecretaryAssignment.doctor_id.in_(practitioners)),
-        select(
-            literal("participant"),
-            ConversationParticipant.conversation_id,
-            ConversationParticipant.user_id,
-        ).where(ConversationParticipant.conversation_id.in_(list(targets))),
-    )
     secretaries: dict[str, set[str]] = {}
-    for kind, key, user_id in (await db.execute(others)).all():
+    for kind, key, user_id in (
+        await db.execute(
+            _OTHER_MEMBERS, {"practitioners": list(practitioners), "ids": list(targets)}
+        )
+    ).all():
         if kind == "secretary":
             secretaries.setdefault(key, set()).add(user_id)
         else:
@@ -168,11 +182,7 @@ async def _earlier_posts(
     db: AsyncSession, posts: Sequence[Post]
 ) -> dict[tuple[str, str, str], Message]:
     keys = {(p.conversation_id, p.user.id, p.new.client_id) for p in posts}
-    found = await db.scalars(
-        select(Message).where(
-            tuple_(Message.conversation_id, Message.author_id, Message.client_id).in_(keys)
-        )
-    )
+    found = await db.scalars(_EARLIER, {"keys": list(keys)})
     return {(m.conversation_id, m.author_id, m.client_id): m for m in found}
 
 
@@ -216,6 +226,7 @@ async def write_posts(db: AsyncSession, clock: Clock, posts: Sequence[Post]) -> 
     again: list[tuple[int, Message]] = []  # retries of messages committed before this batch
     messages: list[dict[str, Any]] = []
     read_marks: dict[tuple[str, str], dict[str, Any]] = {}
+    events: list[dict[str, Any]] = []
     # No flush until the messages are in: the claimed attachments point at them.
     with db.no_autoflush:
         for index, post in enumerate(posts):
@@ -238,20 +249,22 @@ async def write_posts(db: AsyncSession, clock: Clock, posts: Sequence[Post]) -> 
                 "last_read_seq": message.seq,  # writing implies having read what came before
                 "read_at": now,
             }
-            audit.record(
-                db,
-                clock,
-                "message.posted",
-                actor_id=post.user.id,
-                ip=post.ip,
-                resource_type="conversation",
-                resource_id=message.conversation_id,
-                details={"seq": message.seq, "attachments": len(outcome.view.attachments)},
+            events.append(
+                audit.row(
+                    now,
+                    "message.posted",
+                    actor_id=post.user.id,
+                    ip=post.ip,
+                    resource_type="conversation",
+                    resource_id=message.conversation_id,
+                    details={"seq": message.seq, "attachments": len(outcome.view.attachments)},
+                )
             )
         if messages:
             await db.execute(insert(_MESSAGES), messages)
             await db.execute(read_mark_upsert(db), list(read_marks.values()))
-    await db.flush()  # the conversations' seqs, the claimed attachments, the audit events
+            await audit.insert_rows(db, events)
+    await db.flush()  # the conversations' seqs, the claimed attachments
     for index, earlier_message in again:
         outcomes[index] = await replay(db, earlier_message)
     done = [outcome for outcome in outcomes if outcome is not None]
@@ -299,7 +312,7 @@ def _accept(
     # rollback gives the numbers back.
     conversation.last_seq += 1
     conversation.last_message_at = now
-    message = Message(
+    message = MessageRow(
         id=new_id(),
         conversation_id=conversation.id,
         seq=conversation.last_seq,
@@ -320,11 +333,11 @@ def _accept(
 
 
 _MESSAGES = cast(Table, Message.__table__)
-_COLUMNS = [c.key for c in _MESSAGES.columns]
+_FIELDS = [f.name for f in fields(MessageRow)]
 
 
-def _row(message: Message) -> dict[str, Any]:
-    return {key: getattr(message, key) for key in _COLUMNS}
+def _row(message: Message | MessageRow) -> dict[str, Any]:
+    return {name: getattr(message, name) for name in _FIELDS}
 
 
 async def post_message(
