@@ -149,6 +149,12 @@ async def seed(url: str, pairs: int) -> list[Pair]:
     return result
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -234,6 +240,7 @@ async def run_load(
                 errors += 1
 
         tasks = []
+        cpu_before = cpu_seconds(pid)
         started = time.perf_counter()
         for i in range(total):
             target = started + i / rate
@@ -249,6 +256,7 @@ async def run_load(
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stats.complete.wait(), 10)
         elapsed = time.perf_counter() - started
+        server_cpu = cpu_seconds(pid) - cpu_before
     for client in clients:
         await client.disconnect()
     delivered = sum(1 for key in expected if key in stats.received)
@@ -264,6 +272,8 @@ async def run_load(
         "p50_ms": statistics.median(lat) if lat else float("nan"),
         "p99_ms": lat[int(len(lat) * 0.99) - 1] if lat else float("nan"),
         "rss_per_conn_kib": (rss_after - rss_before) / max(1, len(clients)),
+        "cpu_ms_per_message": server_cpu * 1000 / max(1, len(posted)),
+        "cpu_load": server_cpu / elapsed,
     }
 
 
@@ -324,14 +334,17 @@ def line(label: str, r: dict[str, float], base: dict[str, float] | None) -> str:
         f"{label:<22} posted {r['posted']:5.0f} ({r['achieved_rate']:5.0f}/s, "
         f"{r['post_errors']:.0f} errors)  delivered {r['delivered_per_s']:6.0f}/s  "
         f"lost {r['lost']:.0f}  dup {r['duplicated']:.0f}  p50 {r['p50_ms']:6.1f} ms  "
-        f"p99 {r['p99_ms']:6.1f} ms  RSS/conn {r['rss_per_conn_kib']:5.1f} KiB"
+        f"p99 {r['p99_ms']:6.1f} ms  RSS/conn {r['rss_per_conn_kib']:5.1f} KiB\n"
+        f"{'':<22} server CPU {r['cpu_ms_per_message']:.2f} ms per message, "
+        f"{r['cpu_load'] * 100:.0f}% of a core"
     )
     if base:
         text += (
             f"\n{'':<22} ratio to baseline: p50 ×{r['p50_ms'] / base['p50_ms']:.2f}  "
             f"p99 ×{r['p99_ms'] / base['p99_ms']:.2f}  "
             f"delivered/s ×{r['delivered_per_s'] / base['delivered_per_s']:.2f}  "
-            f"RSS/conn ×{r['rss_per_conn_kib'] / max(0.1, base['rss_per_conn_kib']):.2f}"
+            f"RSS/conn ×{r['rss_per_conn_kib'] / max(0.1, base['rss_per_conn_kib']):.2f}  "
+            f"CPU/message ×{r['cpu_ms_per_message'] / base['cpu_ms_per_message']:.2f}"
         )
     return text
 

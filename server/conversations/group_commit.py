@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server.accounts.service import resolve_sessions
 from server.clock import Clock
 from server.conversations.messaging import NewMessage, Posted
-from server.conversations.posting import Outcome, Post, write_posts
+from server.conversations.posting import Outcome, Post, RetryInBatch, write_posts
 from server.db import SessionMaker
 from server.errors import AppError, NotAuthenticated
 
@@ -49,7 +49,7 @@ _Item = tuple[SignedPost, "asyncio.Future[Outcome]"]
 
 
 async def write_signed_posts(
-    db: AsyncSession, clock: Clock, signed: list[SignedPost]
+    db: AsyncSession, clock: Clock, signed: list[SignedPost], *, optimistic: bool = False
 ) -> list[Outcome]:
     users = await resolve_sessions(db, clock, {s.token for s in signed})
     outcomes: list[Outcome] = [
@@ -59,7 +59,8 @@ async def write_signed_posts(
     written = await write_posts(
         db,
         clock,
-        [
+        optimistic=optimistic,
+        posts=[
             Post(users[signed[i].token], signed[i].conversation_id, signed[i].new, signed[i].ip)
             for i in known
         ],
@@ -116,9 +117,14 @@ class MessageWriter:
 
     async def _write(self, batch: list[_Item]) -> None:
         self.batches += 1
+        posts = [post for post, _ in batch]
         try:
             async with self._sessionmaker() as db:
-                outcomes = await write_signed_posts(db, self._clock, [post for post, _ in batch])
+                try:
+                    outcomes = await write_signed_posts(db, self._clock, posts, optimistic=True)
+                except RetryInBatch:
+                    await db.rollback()
+                    outcomes = await write_signed_posts(db, self._clock, posts)
                 await db.commit()
         except Exception as exc:
             if len(batch) > 1:

@@ -19,7 +19,19 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, literal, select, tuple_, union_all
+from sqlalchemy import (
+    Table,
+    bindparam,
+    exists,
+    literal,
+    or_,
+    select,
+    tuple_,
+    union_all,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import audit, limits
@@ -55,6 +67,9 @@ from server.models import (
 )
 from server.services import Services
 
+_MESSAGES = cast(Table, Message.__table__)
+_CONVERSATIONS_TABLE = cast(Table, Conversation.__table__)
+
 
 @dataclass(frozen=True)
 class Post:
@@ -68,6 +83,13 @@ Outcome = Posted | AppError
 
 
 # Built once, bound per batch: building a statement costs more than running it.
+
+# Does anyone beyond the patient and the practitioner see the conversation? Only then is the
+# query for those others worth its round trip.
+_HAS_OTHER_MEMBERS = or_(
+    exists().where(SecretaryAssignment.doctor_id == Conversation.practitioner_id),
+    exists().where(ConversationParticipant.conversation_id == Conversation.id),
+)
 _CONVERSATIONS = (
     select(
         Conversation,
@@ -75,6 +97,7 @@ _CONVERSATIONS = (
         PRACTITIONER,
         MessagingSettings,
         LATEST_PROFESSIONAL_REPLY_ALLOWED,
+        _HAS_OTHER_MEMBERS,
     )
     .join(PATIENT, PATIENT.id == Conversation.patient_id)
     .join(PRACTITIONER, PRACTITIONER.id == Conversation.practitioner_id)
@@ -101,6 +124,32 @@ _OTHER_MEMBERS = union_all(
     ).where(ConversationParticipant.conversation_id.in_(bindparam("ids", expanding=True))),
 )
 
+_ADVANCE = (
+    update(_CONVERSATIONS_TABLE)
+    .where(_CONVERSATIONS_TABLE.c.id == bindparam("b_id"))
+    .values(last_seq=bindparam("b_seq"), last_message_at=bindparam("b_at"))
+)
+
+
+def _insert_messages(dialect: str) -> Any:
+    """Insert new messages; a retry of one committed before (same conversation, author and
+    ``client_id``) is skipped, and the ids returned tell which."""
+    insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
+    return (
+        insert_(_MESSAGES)
+        .on_conflict_do_nothing(index_elements=["conversation_id", "author_id", "client_id"])
+        .returning(_MESSAGES.c.id)
+    )
+
+
+_INSERT_MESSAGES = {dialect: _insert_messages(dialect) for dialect in ("postgresql", "sqlite")}
+
+
+class RetryInBatch(Exception):
+    """An optimistic batch held the retry of a message committed earlier: the numbers it gave
+    out would leave a gap. The caller rolls back and writes the batch again, checking first."""
+
+
 _EARLIER = select(Message).where(
     tuple_(Message.conversation_id, Message.author_id, Message.client_id).in_(
         bindparam("keys", expanding=True)
@@ -115,6 +164,7 @@ class _Target:
     view: ConversationView
     settings: MessagingSettings | None
     latest_professional_reply_allowed: bool | None
+    last_seq: int  # the conversation's, counting this batch's messages
     secretaries: set[str] = field(default_factory=set)
     participants: set[str] = field(default_factory=set)
     away_exceptions: frozenset[str] = frozenset()
@@ -142,22 +192,21 @@ class _Target:
 async def _targets(db: AsyncSession, ids: list[str]) -> dict[str, _Target]:
     rows = (await db.execute(_CONVERSATIONS, {"ids": ids})).all()
     targets = {
-        c.id: _Target(ConversationView(c, patient, practitioner), settings, latest)
-        for c, patient, practitioner, settings, latest in rows
+        c.id: _Target(ConversationView(c, patient, practitioner), settings, latest, c.last_seq)
+        for c, patient, practitioner, settings, latest, _ in rows
     }
-    if not targets:
-        return targets
-    practitioners = {t.view.conversation.practitioner_id for t in targets.values()}
+    wider = [row[0] for row in rows if row[5]]
     secretaries: dict[str, set[str]] = {}
-    for kind, key, user_id in (
-        await db.execute(
-            _OTHER_MEMBERS, {"practitioners": list(practitioners), "ids": list(targets)}
-        )
-    ).all():
-        if kind == "secretary":
-            secretaries.setdefault(key, set()).add(user_id)
-        else:
-            targets[key].participants.add(user_id)
+    if wider:
+        bound = {
+            "practitioners": list({c.practitioner_id for c in wider}),
+            "ids": [c.id for c in wider],
+        }
+        for kind, key, user_id in (await db.execute(_OTHER_MEMBERS, bound)).all():
+            if kind == "secretary":
+                secretaries.setdefault(key, set()).add(user_id)
+            else:
+                targets[key].participants.add(user_id)
     away = [
         t.view.conversation.practitioner_id for t in targets.values() if has_away_period(t.settings)
     ]
@@ -211,14 +260,20 @@ def _claim(user: User, ids: tuple[str, ...], found: dict[str, Attachment]) -> li
     return claimed
 
 
-async def write_posts(db: AsyncSession, clock: Clock, posts: Sequence[Post]) -> list[Outcome]:
+async def write_posts(
+    db: AsyncSession, clock: Clock, posts: Sequence[Post], *, optimistic: bool = False
+) -> list[Outcome]:
     """Write the posts in ``db``'s transaction (the caller commits). Each post gets its message
     (new, or the one its ``client_id`` already made) or the error that refused it; a refused post
-    writes nothing."""
+    writes nothing.
+
+    ``optimistic`` skips the query for retries of messages committed before: retries are rare,
+    and the insert notices them anyway, raising ``RetryInBatch`` (the caller then rolls back
+    and writes the batch again without ``optimistic``)."""
     if not posts:
         return []
     targets = await _targets(db, sorted({p.conversation_id for p in posts}))
-    earlier = await _earlier_posts(db, posts)
+    earlier = {} if optimistic else await _earlier_posts(db, posts)
     attachments = await _attachments(db, posts)
     now = clock.now()
     outcomes: list[Outcome | None] = [None] * len(posts)
@@ -261,10 +316,25 @@ async def write_posts(db: AsyncSession, clock: Clock, posts: Sequence[Post]) -> 
                 )
             )
         if messages:
-            await db.execute(insert(_MESSAGES), messages)
+            dialect = db.get_bind().dialect.name
+            inserted = (await db.execute(_INSERT_MESSAGES[dialect], messages)).all()
+            if len(inserted) < len(messages):
+                if optimistic:
+                    raise RetryInBatch()
+                # Checked under the lock a moment ago: only a bug gets here.
+                raise RuntimeError("a message was inserted concurrently under the lock")
+            await db.execute(
+                _ADVANCE,
+                [
+                    {"b_id": cid, "b_seq": t.last_seq, "b_at": now}
+                    for cid, t in targets.items()
+                    if t.last_seq != t.view.conversation.last_seq
+                ],
+            )
             await db.execute(read_mark_upsert(db), list(read_marks.values()))
             await audit.insert_rows(db, events)
-    await db.flush()  # the conversations' seqs, the claimed attachments
+    if attachments:
+        await db.flush()  # the claimed attachments
     for index, earlier_message in again:
         outcomes[index] = await replay(db, earlier_message)
     done = [outcome for outcome in outcomes if outcome is not None]
@@ -310,12 +380,11 @@ def _accept(
     conversation = target.view.conversation
     # The seq comes from the conversation row, locked by this transaction: gap-free, since a
     # rollback gives the numbers back.
-    conversation.last_seq += 1
-    conversation.last_message_at = now
+    target.last_seq += 1
     message = MessageRow(
         id=new_id(),
         conversation_id=conversation.id,
-        seq=conversation.last_seq,
+        seq=target.last_seq,
         author_id=user.id,
         client_id=new.client_id,
         body=new.body.strip(),
@@ -332,7 +401,6 @@ def _accept(
     return posted
 
 
-_MESSAGES = cast(Table, Message.__table__)
 _FIELDS = [f.name for f in fields(MessageRow)]
 
 

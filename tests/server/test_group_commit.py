@@ -142,3 +142,27 @@ async def test_the_server_writer_batches_concurrent_posts(doctor: Client, patien
     assert sorted(r.body["seq"] for r in replies) == list(range(1, 31))
     # Thirty requests at once did not take thirty transactions.
     assert writer.batches < 30
+
+
+async def test_a_retry_in_an_optimistic_batch_leaves_no_gap(
+    doctor: Client, patient: Client
+) -> None:
+    cid = await connect(doctor, patient)
+    first = await doctor.post(f"/api/conversations/{cid}/messages", {"client_id": "a", "body": "1"})
+    assert first.status == 201
+    services = doctor.services
+    writer = MessageWriter(services.sessionmaker, services.clock)
+    writer.start()
+    try:
+        d = token(doctor)
+        # Queued together: one batch, written without checking for retries first; the retry is
+        # noticed at the insert and the batch is written again, checking.
+        again, fresh = await asyncio.gather(
+            writer.post(SignedPost(d, cid, new("a", "1"), None)),
+            writer.post(SignedPost(d, cid, new("b", "2"), None)),
+        )
+    finally:
+        await writer.close()
+    assert writer.batches == 1
+    assert (again.created, again.view.message.id) == (False, first.body["id"])
+    assert (fresh.created, fresh.view.message.seq) == (True, 2)
