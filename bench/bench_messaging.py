@@ -277,13 +277,13 @@ async def run_load(
     }
 
 
-def start(cmd: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+def start(cmd: list[str], env: dict[str, str], log: Path | None = None) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         cmd,
         env=env,
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=log.open("wb") if log else subprocess.DEVNULL,
         start_new_session=True,
     )
 
@@ -308,12 +308,21 @@ async def measure_ours(
         "TC_SECRET_KEY": "bench",
         "TC_PUBLIC_URL": f"http://127.0.0.1:{port}",
     }
-    proc = start([sys.executable, "-m", "server", "serve", "--port", str(port)], env)
+    log = data_dir / f"server-{label}.log"
+    proc = start([sys.executable, "-m", "server", "serve", "--port", str(port)], env, log)
     try:
         await wait_up(f"http://127.0.0.1:{port}")
-        return await run_load(f"http://127.0.0.1:{port}", proc.pid, pairs, rate, seconds, True)
+        result = await run_load(f"http://127.0.0.1:{port}", proc.pid, pairs, rate, seconds, True)
     finally:
         stop(proc)
+    # The writer's own count, logged at shutdown: how many messages each transaction carried.
+    for text in log.read_text().splitlines():
+        if "message writer:" in text:
+            words = text.split("message writer:")[1].replace(",", "").split()
+            posts, batches, ms = int(words[0]), int(words[3]), float(words[5])
+            result["per_transaction"] = posts / max(1, batches)
+            result["transaction_ms"] = ms
+    return result
 
 
 async def measure_baseline(pairs_n: int, rate: int, seconds: float) -> dict[str, float]:
@@ -338,6 +347,10 @@ def line(label: str, r: dict[str, float], base: dict[str, float] | None) -> str:
         f"{'':<22} server CPU {r['cpu_ms_per_message']:.2f} ms per message, "
         f"{r['cpu_load'] * 100:.0f}% of a core"
     )
+    if "per_transaction" in r:
+        text += (
+            f", {r['per_transaction']:.1f} messages per transaction of {r['transaction_ms']:.1f} ms"
+        )
     if base:
         text += (
             f"\n{'':<22} ratio to baseline: p50 ×{r['p50_ms'] / base['p50_ms']:.2f}  "

@@ -175,7 +175,9 @@ async def _run_until_signal(settings: Settings) -> None:
     under task cancellation, and a watchdog armed at the signal guarantees the process stops
     even if some task refuses to finish (seen once in tests, cause not found).
     """
-    runner = web.AppRunner(create_app(settings), shutdown_timeout=SHUTDOWN_TIMEOUT)
+    # access_log=None: our own middleware logs each request once, by route template; aiohttp's
+    # logger would log it again, with the raw path (an invitation link's token).
+    runner = web.AppRunner(create_app(settings), shutdown_timeout=SHUTDOWN_TIMEOUT, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
     await site.start()

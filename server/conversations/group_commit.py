@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -78,6 +79,8 @@ class MessageWriter:
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self.batches = 0  # transactions committed or attempted, for figures and tests
+        self.posts = 0
+        self.busy_seconds = 0.0  # time spent writing, waits for the database included
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="message-writer")
@@ -87,6 +90,12 @@ class MessageWriter:
         if self._task is None:
             return
         await self._queue.join()
+        log.info(
+            "message writer: %d posts in %d transactions, %.1f ms each on average",
+            self.posts,
+            self.batches,
+            self.busy_seconds * 1000 / max(1, self.batches),
+        )
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
@@ -109,14 +118,17 @@ class MessageWriter:
             batch = [await self._queue.get()]
             while len(batch) < self._max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
+            started = time.perf_counter()
             try:
                 await self._write(batch)
             finally:
+                self.busy_seconds += time.perf_counter() - started
                 for _ in batch:
                     self._queue.task_done()
 
     async def _write(self, batch: list[_Item]) -> None:
         self.batches += 1
+        self.posts += len(batch)
         posts = [post for post, _ in batch]
         try:
             async with self._sessionmaker() as db:
