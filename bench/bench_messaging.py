@@ -241,6 +241,7 @@ async def run_load(
 
         tasks = []
         cpu_before = cpu_seconds(pid)
+        client_cpu_before = time.process_time()
         started = time.perf_counter()
         for i in range(total):
             target = started + i / rate
@@ -257,6 +258,7 @@ async def run_load(
             await asyncio.wait_for(stats.complete.wait(), 10)
         elapsed = time.perf_counter() - started
         server_cpu = cpu_seconds(pid) - cpu_before
+        client_cpu = time.process_time() - client_cpu_before
     for client in clients:
         await client.disconnect()
     delivered = sum(1 for key in expected if key in stats.received)
@@ -274,6 +276,7 @@ async def run_load(
         "rss_per_conn_kib": (rss_after - rss_before) / max(1, len(clients)),
         "cpu_ms_per_message": server_cpu * 1000 / max(1, len(posted)),
         "cpu_load": server_cpu / elapsed,
+        "client_load": client_cpu / elapsed,
     }
 
 
@@ -345,7 +348,8 @@ def line(label: str, r: dict[str, float], base: dict[str, float] | None) -> str:
         f"lost {r['lost']:.0f}  dup {r['duplicated']:.0f}  p50 {r['p50_ms']:6.1f} ms  "
         f"p99 {r['p99_ms']:6.1f} ms  RSS/conn {r['rss_per_conn_kib']:5.1f} KiB\n"
         f"{'':<22} server CPU {r['cpu_ms_per_message']:.2f} ms per message, "
-        f"{r['cpu_load'] * 100:.0f}% of a core"
+        f"{r['cpu_load'] * 100:.0f}% of a core (this bench's clients: "
+        f"{r['client_load'] * 100:.0f}%)"
     )
     if "per_transaction" in r:
         text += (
