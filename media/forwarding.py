@@ -1,0 +1,227 @@
+"""Forwarding encoded media through aiortc, without decoding or encoding it.
+
+aiortc's ``MediaRelay`` works on decoded frames: every incoming frame is decoded, and every
+outgoing one encoded again for each subscriber (about 7 ms of CPU per 720p VP8 frame per
+subscriber, measured here). An SFU has no use for the pictures: it forwards what it receives.
+
+aiortc has what is needed, a step apart:
+- its receiver assembles each encoded frame from RTP packets (jitter buffer, depayloading) and
+  puts it on a queue for its decoder thread;
+- its sender sends an ``av.Packet`` as it is, packetized, without encoding it.
+
+This module joins the two, and is the only place that reaches into aiortc's internals:
+- ``tap_receiver`` replaces the receiver's queue to its decoder thread with one that hands each
+  encoded frame to us; the decoder thread then never gets a frame, and never makes a decoder;
+- ``ForwardedTrack`` is a track of ``av.Packet``: the sender packs them and sends them;
+- ``on_keyframe_request`` learns when a subscriber asks the sender for a keyframe (PLI/FIR),
+  and ``KeyframeRequester`` asks the publisher for one, at most twice a second.
+
+The internals used are checked by ``check_aiortc`` (at import, and by tests/media), so an aiortc
+release that moves them fails loudly instead of silently decoding again; ``pyproject.toml`` pins
+the aiortc versions this was written against.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+import av
+from aiortc import MediaStreamTrack, RTCRtpReceiver, RTCRtpSender
+from aiortc.jitterbuffer import JitterFrame
+from aiortc.mediastreams import MediaStreamError
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+
+log = logging.getLogger("teleconsult.media")
+
+_DECODER_QUEUE = "_RTCRtpReceiver__decoder_queue"
+_DECODER_THREAD = "_RTCRtpReceiver__decoder_thread"
+
+# A subscriber that lost a picture asks again and again until it gets a keyframe: one request
+# to the publisher per interval is enough, and costs the publisher one keyframe.
+KEYFRAME_REQUEST_INTERVAL = 0.5
+# Frames waiting for a subscriber's sender; beyond, the oldest go (a subscriber that cannot keep
+# up gets a fresh picture, not a growing delay).
+MAX_QUEUED_FRAMES = 60
+
+
+_pending: set[asyncio.Future[None]] = set()  # requests on their way (kept from the collector)
+
+
+class IncompatibleAiortc(RuntimeError):
+    """The installed aiortc does not have the internals this module hooks into."""
+
+
+def check_aiortc() -> None:
+    missing = []
+    init_code = RTCRtpReceiver.__init__.__code__
+    for name in (_DECODER_QUEUE, _DECODER_THREAD):
+        if name not in init_code.co_names:
+            missing.append(f"RTCRtpReceiver.{name}")
+    for owner, method in (
+        (RTCRtpReceiver, "_send_rtcp_pli"),
+        (RTCRtpReceiver, "_handle_rtp_packet"),
+        (RTCRtpSender, "_send_keyframe"),
+        (RTCRtpSender, "_handle_rtcp_packet"),
+    ):
+        if not callable(getattr(owner, method, None)):
+            missing.append(f"{owner.__name__}.{method}")
+    if missing:
+        raise IncompatibleAiortc(
+            "aiortc changed: the SFU needs " + ", ".join(missing) + " (see media/forwarding.py)"
+        )
+
+
+check_aiortc()
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedFrame:
+    """One encoded frame as the receiver assembled it (VP8 frame, Opus packet)."""
+
+    kind: str  # "audio" or "video"
+    mime_type: str  # "video/VP8", "audio/opus"
+    clock_rate: int
+    data: bytes
+    timestamp: int  # in clock_rate units, from 0 for this receiver
+
+    @property
+    def is_keyframe(self) -> bool:
+        """Audio frames stand alone. A VP8 frame is a keyframe when the P bit of its first byte
+        is 0 (RFC 6386 §9.1)."""
+        if self.kind == "audio":
+            return True
+        if self.mime_type.lower() == "video/vp8":
+            return bool(self.data) and not self.data[0] & 0x01
+        return False
+
+
+class _TapQueue(queue.Queue[Any]):
+    """Stands in for the receiver's queue to its decoder thread: frames go to ``sink``; only the
+    stop signal (None) reaches the thread, which then ends as it always does."""
+
+    def __init__(self, kind: str, sink: Callable[[EncodedFrame], None]) -> None:
+        super().__init__()
+        self._kind = kind
+        self._sink = sink
+        self.frames = 0
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        if item is None:
+            super().put(None, block, timeout)
+            return
+        codec, frame = item
+        assert isinstance(codec, RTCRtpCodecParameters) and isinstance(frame, JitterFrame)
+        self.frames += 1
+        self._sink(
+            EncodedFrame(self._kind, codec.mimeType, codec.clockRate, frame.data, frame.timestamp)
+        )
+
+
+def tap_receiver(receiver: RTCRtpReceiver, sink: Callable[[EncodedFrame], None]) -> _TapQueue:
+    """Send the receiver's encoded frames to ``sink`` instead of its decoder. Call it before the
+    receiver starts (from the peer connection's "track" event)."""
+    if getattr(receiver, _DECODER_THREAD, None) is not None:
+        raise RuntimeError("the receiver has started: tap it from the 'track' event")
+    tap = _TapQueue(receiver.track.kind, sink)
+    setattr(receiver, _DECODER_QUEUE, tap)
+    return tap
+
+
+def on_keyframe_request(sender: RTCRtpSender, callback: Callable[[], None]) -> None:
+    """Call ``callback`` when the sender's peer asks for a keyframe (RTCP PLI or FIR)."""
+    original = sender._send_keyframe
+
+    def send_keyframe() -> None:
+        original()
+        callback()
+
+    sender._send_keyframe = send_keyframe  # type: ignore[method-assign]
+
+
+@dataclass
+class KeyframeRequester:
+    """Asks a publisher for a keyframe, at most once per ``interval``."""
+
+    receiver: RTCRtpReceiver
+    interval: float = KEYFRAME_REQUEST_INTERVAL
+    sent: int = 0
+    _last: float = field(default=float("-inf"))
+
+    def request(self) -> bool:
+        now = time.monotonic()
+        if now - self._last < self.interval:
+            return False
+        sources = self.receiver.getSynchronizationSources()
+        if not sources:
+            return False  # nothing received yet: the first frame will be a keyframe anyway
+        self._last = now
+        self.sent += 1
+        task = asyncio.ensure_future(self.receiver._send_rtcp_pli(sources[0].source))
+        _pending.add(task)
+        task.add_done_callback(_pending.discard)
+        return True
+
+
+class ForwardedTrack(MediaStreamTrack):
+    """What one subscriber receives of one publisher's track: encoded frames, sent as they came.
+
+    A video subscriber starts at a keyframe (frames before it could not be decoded) and asks for
+    one when it joins; ``request_keyframe`` is wired to the publisher's ``KeyframeRequester``."""
+
+    def __init__(self, kind: str, request_keyframe: Callable[[], object]) -> None:
+        super().__init__()
+        self.kind = kind
+        self._request_keyframe = request_keyframe
+        self._queue: asyncio.Queue[av.Packet[Any] | None] = asyncio.Queue()
+        self._waiting_for_keyframe = kind == "video"
+        self.frames = 0
+        self.bytes = 0
+        self.dropped = 0
+        if self._waiting_for_keyframe:
+            request_keyframe()
+
+    def push(self, frame: EncodedFrame) -> None:
+        if self.readyState != "live":
+            return
+        if self._waiting_for_keyframe:
+            if not frame.is_keyframe:
+                self.dropped += 1
+                self._request_keyframe()
+                return
+            self._waiting_for_keyframe = False
+        if self._queue.qsize() >= MAX_QUEUED_FRAMES:
+            self._drain()
+            if self.kind == "video":
+                self._waiting_for_keyframe = True
+                self._request_keyframe()
+                self.dropped += 1
+                return
+        packet = av.Packet(frame.data)
+        packet.pts = frame.timestamp
+        packet.time_base = Fraction(1, frame.clock_rate)
+        self.frames += 1
+        self.bytes += len(frame.data)
+        self._queue.put_nowait(packet)
+
+    def _drain(self) -> None:
+        while not self._queue.empty():
+            self._queue.get_nowait()
+            self.dropped += 1
+
+    async def recv(self) -> av.Packet[Any]:
+        packet = await self._queue.get()
+        if packet is None:
+            raise MediaStreamError()
+        return packet
+
+    def stop(self) -> None:
+        if self.readyState == "live":
+            self._queue.put_nowait(None)
+        super().stop()
