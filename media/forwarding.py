@@ -27,6 +27,7 @@ import asyncio
 import logging
 import queue
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -179,7 +180,9 @@ class ForwardedTrack(MediaStreamTrack):
         super().__init__()
         self.kind = kind
         self._request_keyframe = request_keyframe
-        self._queue: asyncio.Queue[av.Packet[Any] | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[av.Packet[Any], float] | None] = asyncio.Queue()
+        # How long frames waited here, from arriving whole to being taken by the sender.
+        self.waits: deque[float] = deque(maxlen=300)
         self._waiting_for_keyframe = kind == "video"
         self.frames = 0
         self.bytes = 0
@@ -208,7 +211,7 @@ class ForwardedTrack(MediaStreamTrack):
         packet.time_base = Fraction(1, frame.clock_rate)
         self.frames += 1
         self.bytes += len(frame.data)
-        self._queue.put_nowait(packet)
+        self._queue.put_nowait((packet, time.monotonic()))
 
     def _drain(self) -> None:
         while not self._queue.empty():
@@ -216,9 +219,11 @@ class ForwardedTrack(MediaStreamTrack):
             self.dropped += 1
 
     async def recv(self) -> av.Packet[Any]:
-        packet = await self._queue.get()
-        if packet is None:
+        item = await self._queue.get()
+        if item is None:
             raise MediaStreamError()
+        packet, arrived = item
+        self.waits.append(time.monotonic() - arrived)
         return packet
 
     def stop(self) -> None:

@@ -41,7 +41,12 @@ class Publication:
             "bytes": self.bytes,
             "keyframe_requests": self.keyframes.sent,
             "subscribers": {
-                sid: {"frames": t.frames, "bytes": t.bytes, "dropped": t.dropped}
+                sid: {
+                    "frames": t.frames,
+                    "bytes": t.bytes,
+                    "dropped": t.dropped,
+                    "waits_ms": [round(w * 1000, 3) for w in t.waits],
+                }
                 for sid, t in self.subscribers.items()
             },
         }
@@ -58,7 +63,7 @@ class Room:
         them (each asks its publisher for a keyframe)."""
         self.participants.add(participant_id)
         return [
-            (publication, self._subscribe(publication, participant_id))
+            (publication, self.subscribe(publication, participant_id))
             for publication in self.publications
             if publication.publisher_id != participant_id
         ]
@@ -76,13 +81,15 @@ class Room:
         tap_receiver(receiver, publication.forward)
         self.publications.append(publication)
         made = {
-            pid: self._subscribe(publication, pid)
+            pid: self.subscribe(publication, pid)
             for pid in sorted(self.participants)
             if pid != publisher_id
         }
         return publication, made
 
-    def _subscribe(self, publication: Publication, subscriber_id: str) -> ForwardedTrack:
+    def subscribe(self, publication: Publication, subscriber_id: str) -> ForwardedTrack:
+        """One participant starts receiving one publication."""
+        self.participants.add(subscriber_id)
         track = ForwardedTrack(publication.kind, publication.keyframes.request)
         publication.subscribers[subscriber_id] = track
         return track
