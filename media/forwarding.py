@@ -65,6 +65,8 @@ def check_aiortc() -> None:
     for name in (_DECODER_QUEUE, _DECODER_THREAD):
         if name not in init_code.co_names:
             missing.append(f"RTCRtpReceiver.{name}")
+    if "_stream_id" not in RTCRtpSender.__init__.__code__.co_names:
+        missing.append("RTCRtpSender._stream_id")
     for owner, method in (
         (RTCRtpReceiver, "_send_rtcp_pli"),
         (RTCRtpReceiver, "_handle_rtp_packet"),
@@ -135,7 +137,7 @@ def tap_receiver(receiver: RTCRtpReceiver, sink: Callable[[EncodedFrame], None])
     return tap
 
 
-def on_keyframe_request(sender: RTCRtpSender, callback: Callable[[], None]) -> None:
+def on_keyframe_request(sender: RTCRtpSender, callback: Callable[[], object]) -> None:
     """Call ``callback`` when the sender's peer asks for a keyframe (RTCP PLI or FIR)."""
     original = sender._send_keyframe
 
@@ -144,6 +146,12 @@ def on_keyframe_request(sender: RTCRtpSender, callback: Callable[[], None]) -> N
         callback()
 
     sender._send_keyframe = send_keyframe  # type: ignore[method-assign]
+
+
+def label_stream(sender: RTCRtpSender, stream_id: str) -> None:
+    """Announce the sender's track under ``stream_id`` (the SDP's msid): a page receiving several
+    participants over one connection groups each one's sound and picture by it."""
+    sender._stream_id = stream_id
 
 
 @dataclass

@@ -73,7 +73,7 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> web.Ap
     )
     sio = create_socket_server(settings)
     register_handlers(sio, lambda: app[SERVICES])
-    register_call_handlers(sio, lambda: app[SERVICES])
+    sfu = register_call_handlers(sio, lambda: app[SERVICES])
     sio.attach(app)
 
     async def close_sockets(_: web.Application) -> None:
@@ -81,6 +81,7 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> web.Ap
         if sio.eio.sockets:  # (engine.io's disconnect-all fails when there is nobody)
             await sio.eio.disconnect()  # every client, every transport
         await sio.shutdown()
+        await sfu.close()
 
     app.on_shutdown.append(close_sockets)
     app.cleanup_ctx.append(_services_context(settings, overrides, SocketPublisher(sio)))

@@ -12,12 +12,13 @@ from typing import Any
 import socketio
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from media.calls import SFU_PEER, SfuCalls
 from server.calls import service
 from server.calls.turn import ice_servers
 from server.errors import AppError
 from server.events import call_room, peer_room
 from server.http.serialize import person_json
-from server.models import CallPeer, User
+from server.models import Call, CallPeer, User
 from server.services import Services
 
 log = logging.getLogger("teleconsult.signaling.calls")
@@ -57,8 +58,18 @@ def _bad(detail: str, status: int = 422) -> dict[str, Any]:
 
 def register_call_handlers(
     sio: socketio.AsyncServer, services_of_app: Callable[[], Services]
-) -> None:
+) -> SfuCalls:
+    """Returns the SFU side of calls in ``mode:"sfu"`` (for the app to close at shutdown)."""
     pending: set[asyncio.Task[None]] = set()
+
+    async def send_from_sfu(call_id: str, peer_id: str, payload: dict[str, Any]) -> None:
+        await sio.emit(
+            "call:signal",
+            {"call_id": call_id, "from": SFU_PEER, **payload},
+            room=peer_room(call_id, peer_id),
+        )
+
+    sfu = SfuCalls(send_from_sfu)
 
     async def end_later(call_id: str) -> None:
         services = services_of_app()
@@ -101,6 +112,8 @@ def register_call_handlers(
                     ip=session.get("ip"),
                     waiting=body.waiting,
                 )
+                call = await db.get(Call, body.call_id)  # loaded by the join: no query
+                mode = call.mode if call is not None else "p2p"
         except AppError as exc:
             return _bad(exc.detail, exc.status)
         await sio.enter_room(sid, call_room(body.call_id))
@@ -109,6 +122,8 @@ def register_call_handlers(
         # database round trip.
         session = await sio.get_session(sid)
         session.setdefault("peers", {})[body.call_id] = peer.id
+        if mode == "sfu":
+            session.setdefault("sfu_calls", []).append(body.call_id)
         await sio.save_session(sid, session)
         await sio.emit(
             "call:peer-joined",
@@ -124,6 +139,7 @@ def register_call_handlers(
         settings = services.settings
         return {
             "ok": True,
+            "mode": mode,
             "peer_id": peer.id,
             "peers": [
                 {"peer_id": p.id, "user": person_json(u), "waiting": p.ready_at is None}
@@ -146,6 +162,21 @@ def register_call_handlers(
             return _bad("description trop longue", 413)
         session = await sio.get_session(sid)
         sender_id = (session.get("peers") or {}).get(body.call_id)
+        if body.to == SFU_PEER:
+            if sender_id is None or body.call_id not in session.get("sfu_calls", []):
+                return _bad("Pair introuvable dans cet appel.", 404)
+            try:
+                await sfu.signal(
+                    body.call_id,
+                    sender_id,
+                    body.description,
+                    body.candidate,
+                    has_candidate="candidate" in data,
+                )
+            except Exception as exc:  # a description or candidate aiortc cannot use
+                log.warning("SFU signal from %s refused: %r", sender_id, exc)
+                return _bad("Description ou candidat refusé par le serveur média.")
+            return {"ok": True}
         room = peer_room(body.call_id, body.to)
         if sender_id is not None and next(sio.manager.get_participants("/", room), None) is None:
             # Not connected to this process: maybe to another one (Redis), if still in the call.
@@ -212,6 +243,7 @@ def register_call_handlers(
         session = await sio.get_session(sid)
         (session.get("peers") or {}).pop(call_id, None)
         await sio.save_session(sid, session)
+        await sfu.leave(call_id, peer.id)
         await announce_left(peer, empty)
         return {"ok": True}
 
@@ -221,6 +253,7 @@ def register_call_handlers(
             async with services.sessionmaker() as db:
                 for peer in await service.peers_of_sid(db, sid):
                     empty = await service.leave(db, services, peer)
+                    await sfu.leave(peer.call_id, peer.id)
                     await announce_left(peer, empty)
         except Exception:
             # A lost socket must not leave the others waiting for a ghost: log, and let the
@@ -233,3 +266,4 @@ def register_call_handlers(
     sio.on("call:stats", stats)
     sio.on("call:leave", leave)
     sio.on("disconnect", disconnect)
+    return sfu

@@ -85,11 +85,6 @@ async def start_call(
     view = await find_conversation(db, user, conversation_id)
     if mode == "sfu" and not services.settings.sfu:
         raise InvalidInput("mode : le relais vidéo du serveur (SFU) est désactivé (TC_SFU=off)")
-    if mode == "sfu":
-        raise InvalidInput(
-            "mode : le relais vidéo du serveur (SFU) n'est pas encore disponible ; "
-            "utilisez le mode p2p"
-        )
     existing = await db.scalar(
         select(Call).where(Call.conversation_id == conversation_id, Call.status != CallStatus.ENDED)
     )

@@ -54,7 +54,22 @@ async def test_who_may_start_see_and_end(
     bad = await doctor.post(f"/api/conversations/{cid}/calls", {"mode": "carrier-pigeon"})
     assert bad.status == 422
     sfu = await doctor.post(f"/api/conversations/{cid}/calls", {"mode": "sfu"})
-    assert sfu.status == 422 and "SFU" in sfu.body["detail"]
+    assert sfu.status == 201 and sfu.body["mode"] == "sfu"
+
+
+async def test_sfu_calls_are_refused_where_the_sfu_is_off(
+    start_server: Callable[..., Any], client_of: Callable[[TestServer], Client]
+) -> None:
+    server = await start_server(sfu=False)
+    doctor, patient = client_of(server), client_of(server)
+    await doctor.register(
+        email="d@example.fr", first_name="D", last_name="D", role="doctor", rpps=valid_rpps(5)
+    )
+    await patient.register(email="p@example.fr", first_name="P", last_name="P")
+    cid = await connect(doctor, patient)
+    refused = await doctor.post(f"/api/conversations/{cid}/calls", {"mode": "sfu"})
+    assert refused.status == 422 and "TC_SFU=off" in refused.body["detail"]
+    assert (await doctor.post(f"/api/conversations/{cid}/calls", {"mode": "p2p"})).status == 201
 
 
 async def test_nurse_invited_can_join(

@@ -1,0 +1,219 @@
+"""SFU calls: the server's end of each participant's one peer connection.
+
+Signaling is the pages' own: ``call:signal`` with ``"sfu"`` as the other peer. The page offers
+first (its camera and microphone); the server answers, taps what the page sends, and offers again
+whenever what this participant should receive changes (someone publishes, someone leaves). The
+server is the impolite end of perfect negotiation: on glare it ignores the page's offer, and the
+page, polite, rolls its own back and answers the server's. Codecs are VP8 and Opus, which every
+browser sends and decodes, so that what one participant sends, every other can receive as is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiortc import (
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
+from aiortc.sdp import candidate_from_sdp
+
+from media.forwarding import ForwardedTrack, label_stream, on_keyframe_request
+from media.room import Publication, Room
+
+log = logging.getLogger("teleconsult.media.calls")
+
+SFU_PEER = "sfu"
+
+# (call_id, peer_id, payload of call:signal): how the server's descriptions reach a page.
+SendSignal = Callable[[str, str, dict[str, Any]], Awaitable[None]]
+
+
+@dataclass
+class _Participant:
+    peer_id: str
+    pc: RTCPeerConnection
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Forwarded tracks to add at the next offer, with the publication each comes from.
+    to_add: list[tuple[Publication, ForwardedTrack]] = field(default_factory=list)
+    to_remove: list[ForwardedTrack] = field(default_factory=list)
+    answered_once: bool = False
+    early_candidates: list[Any] = field(default_factory=list)
+
+
+def _preferred_codecs(pc: RTCPeerConnection) -> None:
+    for transceiver in pc.getTransceivers():
+        kind = transceiver.kind
+        wanted = "video/VP8" if kind == "video" else "audio/opus"
+        caps = RTCRtpSender.getCapabilities(kind)
+        codecs = [c for c in caps.codecs if c.mimeType.lower() == wanted.lower()]
+        if codecs:
+            transceiver.setCodecPreferences(codecs)
+
+
+class SfuCalls:
+    def __init__(self, send: SendSignal, ice_servers: list[RTCIceServer] | None = None) -> None:
+        self._send = send
+        self._ice_servers = ice_servers or []
+        self._rooms: dict[str, Room] = {}
+        self._participants: dict[tuple[str, str], _Participant] = {}
+        self._tasks: set[asyncio.Future[None]] = set()
+
+    def room(self, call_id: str) -> Room | None:
+        return self._rooms.get(call_id)
+
+    def _participant(self, call_id: str, peer_id: str) -> _Participant:
+        key = (call_id, peer_id)
+        found = self._participants.get(key)
+        if found is not None:
+            return found
+        room = self._rooms.setdefault(call_id, Room(call_id))
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=self._ice_servers))
+        participant = _Participant(peer_id, pc)
+        self._participants[key] = participant
+        participant.to_add.extend(room.join(peer_id))
+
+        @pc.on("track")
+        def on_track(track: MediaStreamTrack) -> None:
+            receiver = next(r for r in pc.getReceivers() if r.track is track)
+            _, made = room.publish(peer_id, receiver)
+            publication = room.publications[-1]
+            for other_id, forwarded in made.items():
+                other = self._participants.get((call_id, other_id))
+                if other is not None:
+                    other.to_add.append((publication, forwarded))
+                    self._later(self._renegotiate(call_id, other))
+
+        return participant
+
+    def _later(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def signal(
+        self,
+        call_id: str,
+        peer_id: str,
+        description: dict[str, Any] | None = None,
+        candidate: dict[str, Any] | None = None,
+        *,
+        has_candidate: bool = False,
+    ) -> None:
+        """A page's description or ICE candidate for its connection to the server."""
+        participant = self._participant(call_id, peer_id)
+        pc = participant.pc
+        if description is not None:
+            async with participant.lock:
+                kind = description.get("type")
+                if kind == "offer":
+                    if pc.signalingState != "stable":
+                        return  # glare: we are the impolite end; the page yields
+                    await pc.setRemoteDescription(
+                        RTCSessionDescription(sdp=description["sdp"], type="offer")
+                    )
+                    for early in participant.early_candidates:
+                        await pc.addIceCandidate(early)
+                    participant.early_candidates.clear()
+                    _preferred_codecs(pc)
+                    await pc.setLocalDescription(await pc.createAnswer())
+                    participant.answered_once = True
+                    await self._send(call_id, peer_id, {"description": self._local(pc)})
+                elif kind == "answer" and pc.signalingState == "have-local-offer":
+                    await pc.setRemoteDescription(
+                        RTCSessionDescription(sdp=description["sdp"], type="answer")
+                    )
+            if participant.to_add or participant.to_remove:
+                await self._renegotiate(call_id, participant)
+        elif has_candidate:
+            async with participant.lock:  # after the offer it belongs to
+                parsed = _candidate(candidate)
+                if not participant.answered_once:
+                    participant.early_candidates.append(parsed)
+                else:
+                    await pc.addIceCandidate(parsed)
+
+    @staticmethod
+    def _local(pc: RTCPeerConnection) -> dict[str, str]:
+        return {"type": pc.localDescription.type, "sdp": pc.localDescription.sdp}
+
+    async def _renegotiate(self, call_id: str, participant: _Participant) -> None:
+        """Offer the page what it should now receive (after its first offer was answered)."""
+        pc = participant.pc
+        async with participant.lock:
+            if not participant.answered_once or pc.signalingState != "stable":
+                return  # done when the pending negotiation completes
+            if not participant.to_add and not participant.to_remove:
+                return
+            for publication, track in participant.to_add:
+                sender = pc.addTrack(track)
+                label_stream(sender, publication.publisher_id)
+                on_keyframe_request(sender, publication.keyframes.request)
+            participant.to_add.clear()
+            gone = set(participant.to_remove)
+            participant.to_remove.clear()
+            for transceiver in pc.getTransceivers():
+                if transceiver.sender.track in gone:
+                    transceiver.sender.replaceTrack(None)
+                    transceiver.direction = (
+                        "recvonly" if transceiver.direction == "sendrecv" else "inactive"
+                    )
+            _preferred_codecs(pc)
+            await pc.setLocalDescription(await pc.createOffer())
+            await self._send(call_id, participant.peer_id, {"description": self._local(pc)})
+
+    async def leave(self, call_id: str, peer_id: str) -> None:
+        """The participant's tracks end for the others, and their connection closes."""
+        participant = self._participants.pop((call_id, peer_id), None)
+        room = self._rooms.get(call_id)
+        if room is not None:
+            ended = [
+                track
+                for publication in room.publications
+                if publication.publisher_id == peer_id
+                for track in publication.subscribers.values()
+            ]
+            room.leave(peer_id)
+            for (cid, _), other in list(self._participants.items()):
+                if cid != call_id:
+                    continue
+                mine = [t for t in ended if any(t is s.track for s in other.pc.getSenders())]
+                other.to_add = [(p, t) for p, t in other.to_add if p.publisher_id != peer_id]
+                if mine:
+                    other.to_remove.extend(mine)
+                    self._later(self._renegotiate(call_id, other))
+            if not room.participants:
+                del self._rooms[call_id]
+        if participant is not None:
+            await participant.pc.close()
+
+    async def end(self, call_id: str) -> None:
+        for cid, peer_id in list(self._participants):
+            if cid == call_id:
+                await self.leave(cid, peer_id)
+        self._rooms.pop(call_id, None)
+
+    async def close(self) -> None:
+        for call_id in {cid for cid, _ in self._participants}:
+            await self.end(call_id)
+        for task in list(self._tasks):
+            task.cancel()
+
+
+def _candidate(candidate: dict[str, Any] | None) -> Any:
+    """A browser's ``RTCIceCandidateInit`` as aiortc's candidate; None for end of candidates."""
+    if not candidate or not candidate.get("candidate"):
+        return None
+    text = str(candidate["candidate"])
+    parsed = candidate_from_sdp(text.split(":", 1)[1] if text.startswith("candidate:") else text)
+    parsed.sdpMid = candidate.get("sdpMid")
+    parsed.sdpMLineIndex = candidate.get("sdpMLineIndex")
+    return parsed
