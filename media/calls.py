@@ -1,10 +1,13 @@
 """SFU calls: the server's end of each participant's one peer connection.
 
-Signaling is the pages' own: ``call:signal`` with ``"sfu"`` as the other peer. The page offers
-first (its camera and microphone); the server answers, taps what the page sends, and offers again
-whenever what this participant should receive changes (someone publishes, someone leaves). The
-server is the impolite end of perfect negotiation: on glare it ignores the page's offer, and the
-page, polite, rolls its own back and answers the server's. Codecs are VP8 and Opus, which every
+Signaling is the pages' own: ``call:signal`` with ``"sfu"`` as the other peer. The server makes
+every offer: at the join (two sections to receive the page's microphone and camera, and one to
+send each track already published), then whenever what this participant should receive changes
+(someone publishes, someone leaves); the page answers. Offering first keeps one numbering of
+payload types and header extensions for the whole call, aiortc's: its receiver learns them once,
+at its start, and would drop the packets of a page that renumbered them later. The server is the
+impolite end of perfect negotiation: on glare it ignores the page's offer (an ICE restart), and
+the page, polite, rolls its own back and answers the server's. Codecs are VP8 and Opus, which every
 browser sends and decodes, so that what one participant sends, every other can receive as is.
 """
 
@@ -18,6 +21,7 @@ from typing import Any
 
 from aiortc import (
     MediaStreamTrack,
+    RTCBundlePolicy,
     RTCConfiguration,
     RTCIceServer,
     RTCPeerConnection,
@@ -45,7 +49,7 @@ class _Participant:
     # Forwarded tracks to add at the next offer, with the publication each comes from.
     to_add: list[tuple[Publication, ForwardedTrack]] = field(default_factory=list)
     to_remove: list[ForwardedTrack] = field(default_factory=list)
-    answered_once: bool = False
+    has_remote: bool = False  # a description of the page's has been applied
     early_candidates: list[Any] = field(default_factory=list)
 
 
@@ -76,7 +80,13 @@ class SfuCalls:
         if found is not None:
             return found
         room = self._rooms.setdefault(call_id, Room(call_id))
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=self._ice_servers))
+        # One transport for everything from the start (as the pages do): aiortc's default,
+        # "balanced", gives media sections offered together the transport of the first one of
+        # their kind, which the answer then replaces for that one only, and the others stay on
+        # a transport that never connects.
+        pc = RTCPeerConnection(
+            RTCConfiguration(iceServers=self._ice_servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+        )
         participant = _Participant(peer_id, pc)
         self._participants[key] = participant
         participant.to_add.extend(room.join(peer_id))
@@ -120,41 +130,57 @@ class SfuCalls:
                     await pc.setRemoteDescription(
                         RTCSessionDescription(sdp=description["sdp"], type="offer")
                     )
-                    for early in participant.early_candidates:
-                        await pc.addIceCandidate(early)
-                    participant.early_candidates.clear()
-                    _preferred_codecs(pc)
+                    await self._remote_applied(participant)
                     await pc.setLocalDescription(await pc.createAnswer())
-                    participant.answered_once = True
                     await self._send(call_id, peer_id, {"description": self._local(pc)})
                 elif kind == "answer" and pc.signalingState == "have-local-offer":
                     await pc.setRemoteDescription(
                         RTCSessionDescription(sdp=description["sdp"], type="answer")
                     )
+                    await self._remote_applied(participant)
             if participant.to_add or participant.to_remove:
                 await self._renegotiate(call_id, participant)
         elif has_candidate:
             async with participant.lock:  # after the offer it belongs to
                 parsed = _candidate(candidate)
-                if not participant.answered_once:
+                if not participant.has_remote:
                     participant.early_candidates.append(parsed)
                 else:
                     await pc.addIceCandidate(parsed)
 
     @staticmethod
+    async def _remote_applied(participant: _Participant) -> None:
+        participant.has_remote = True
+        for early in participant.early_candidates:
+            await participant.pc.addIceCandidate(early)
+        participant.early_candidates.clear()
+
+    async def join(self, call_id: str, peer_id: str) -> None:
+        """A participant's page is in the call: offer it its connection."""
+        participant = self._participant(call_id, peer_id)
+        if participant.pc.getTransceivers():
+            return  # already offered (a second join from the same socket)
+        participant.pc.addTransceiver("audio", direction="recvonly")
+        participant.pc.addTransceiver("video", direction="recvonly")
+        await self._renegotiate(call_id, participant, first=True)
+
+    @staticmethod
     def _local(pc: RTCPeerConnection) -> dict[str, str]:
         return {"type": pc.localDescription.type, "sdp": pc.localDescription.sdp}
 
-    async def _renegotiate(self, call_id: str, participant: _Participant) -> None:
-        """Offer the page what it should now receive (after its first offer was answered)."""
+    async def _renegotiate(
+        self, call_id: str, participant: _Participant, *, first: bool = False
+    ) -> None:
+        """Offer the page what it should now receive."""
         pc = participant.pc
         async with participant.lock:
-            if not participant.answered_once or pc.signalingState != "stable":
+            if pc.signalingState != "stable" or (first and participant.has_remote):
                 return  # done when the pending negotiation completes
-            if not participant.to_add and not participant.to_remove:
+            if not first and not participant.to_add and not participant.to_remove:
                 return
             for publication, track in participant.to_add:
-                sender = pc.addTrack(track)
+                # A section of its own (addTrack would take over the page's uplink section).
+                sender = pc.addTransceiver(track, direction="sendonly").sender
                 label_stream(sender, publication.publisher_id)
                 on_keyframe_request(sender, publication.keyframes.request)
             participant.to_add.clear()

@@ -136,6 +136,12 @@ def register_call_handlers(
             room=call_room(body.call_id),
             skip_sid=sid,
         )
+        if mode == "sfu":
+            # After this answer has gone out: the page starts its connection anew on it, then
+            # takes the server's offer.
+            task = asyncio.get_running_loop().create_task(sfu.join(body.call_id, peer.id))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
         settings = services.settings
         return {
             "ok": True,

@@ -20,7 +20,7 @@ from server.clock import FakeClock
 from server.settings import PasswordHashing, Settings
 from tests.helpers import Client, valid_rpps
 
-pytest_plugins = ["tests.mail"]
+pytest_plugins = ["tests.mail", "tests.media.codecs"]
 
 PG_DSN = os.environ.get("TC_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 PG_URL = PG_DSN.replace("postgresql://", "postgresql+asyncpg://", 1)

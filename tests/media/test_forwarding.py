@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from aiortc import (
     AudioStreamTrack,
     MediaStreamTrack,
@@ -17,7 +15,6 @@ from aiortc import (
     RTCRtpSender,
     VideoStreamTrack,
 )
-from aiortc.codecs import opus, vpx
 from av import VideoFrame
 
 from media import forwarding
@@ -45,29 +42,6 @@ def colour_of(frame: VideoFrame) -> str:
     u = bytes(frame.planes[1])
     mean_u = sum(u) / len(u)
     return min(COLOURS, key=lambda c: abs(COLOURS[c][1] - mean_u))
-
-
-@pytest.fixture
-def codec_work(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, set[int]]]:
-    """Which encoder and decoder objects did any work (by id), in this process."""
-    work: dict[str, set[int]] = {"encode": set(), "decode": set()}
-    for cls in (vpx.Vp8Encoder, opus.OpusEncoder):
-        original_encode = cls.encode
-
-        def encode(self: Any, *a: Any, _o: Any = original_encode, **k: Any) -> Any:
-            work["encode"].add(id(self))
-            return _o(self, *a, **k)
-
-        monkeypatch.setattr(cls, "encode", encode)
-    for cls in (vpx.Vp8Decoder, opus.OpusDecoder):
-        original_decode = cls.decode
-
-        def decode(self: Any, *a: Any, _o: Any = original_decode, **k: Any) -> Any:
-            work["decode"].add(id(self))
-            return _o(self, *a, **k)
-
-        monkeypatch.setattr(cls, "decode", decode)
-    yield work
 
 
 async def negotiate(offerer: RTCPeerConnection, answerer: RTCPeerConnection) -> None:

@@ -1,5 +1,7 @@
 // The call page: device check, then a peer-to-peer mesh (perfect negotiation) through our
-// socket.io signaling. Each remote participant gets one RTCPeerConnection.
+// socket.io signaling. Each remote participant gets one RTCPeerConnection — or, in an SFU call,
+// the page has one connection, to the server (the peer "sfu"), which carries every other
+// participant's sound and picture, one stream each, named by their peer id.
 import { io } from "/static/vendor/socket.io.esm.min.js";
 import { ApiError, api, el } from "./api.js";
 import { showAfterCall } from "./aftercall.js";
@@ -7,12 +9,13 @@ import { showAfterCall } from "./aftercall.js";
 const $ = (id) => document.getElementById(id);
 const callId = decodeURIComponent(location.pathname.split("/").pop());
 const state = { me: null, call: null, stream: null, socket: null, peerId: null, iceServers: [],
-  peers: new Map(), names: new Map(), waitingPeers: new Set(), outStream: new MediaStream(), facing: "user", statsTimer: null, joined: false, leaving: false };
+  peers: new Map(), names: new Map(), waitingPeers: new Set(), sfu: false, tiles: new Map(), present: new Set(), outStream: new MediaStream(), facing: "user", statsTimer: null, joined: false, leaving: false };
 window.__tc = state; // read by the browser tests (getStats of each connection)
 // When each step of joining happened (ms since the page opened): read by bench/ and kept for
 // troubleshooting a slow start.
 state.timeline = [];
 const step = (name) => state.timeline.push([name, Math.round(performance.now())]);
+const SFU = "sfu";
 
 const ERRORS = {
   NotAllowedError: "Vous avez refusé l'accès à la caméra ou au micro. Autorisez-les dans les réglages du navigateur (icône du cadenas dans la barre d'adresse), puis réessayez.",
@@ -200,6 +203,19 @@ function answerMedia(pc, peer) {
   }
 }
 
+// The server's offer asks for our microphone and camera on the sections where it only receives
+// ("recvonly"); its other sections bring the others' tracks.
+function uplinkMedia(pc, peer, sdp) {
+  const uplink = new Set(sdp.split("\r\nm=").filter((section) => /\r\na=recvonly/.test(section))
+    .map((section) => (section.match(/\r\na=mid:(\S+)/) || [])[1]));
+  for (const transceiver of pc.getTransceivers()) {
+    if (!uplink.has(transceiver.mid) || peer.mine.has(transceiver)) continue;
+    transceiver.direction = "sendonly";
+    transceiver.sender.setStreams?.(state.outStream);
+    attach(peer, transceiver, transceiver.receiver.track.kind);
+  }
+}
+
 function attach(peer, transceiver, kind) {
   peer.mine.add(transceiver);
   if (!state.joined) { peer.held.push({ sender: transceiver.sender, kind }); return; }
@@ -224,7 +240,7 @@ function status(text) {
 }
 
 function layout() {
-  const n = state.peers.size;
+  const n = state.sfu ? state.tiles.size : state.peers.size;
   $("remotes").className = `remotes${n >= 2 ? " two" : ""}`;
   $("waiting").hidden = n > 0;
   present();
@@ -237,9 +253,9 @@ function connectSocket() {
   socket.on("disconnect", () => { if (!state.leaving) status("Connexion perdue, reconnexion…"); });
   // The newcomer offers to those already here; they answer. Creating our side now would make
   // both ends offer at once, and candidates can be lost in that glare.
-  socket.on("call:peer-joined", ({ peer_id, user, waiting }) => { state.names.set(peer_id, user); setWaiting(peer_id, waiting); });
+  socket.on("call:peer-joined", ({ peer_id, user, waiting }) => { state.names.set(peer_id, user); state.present.add(peer_id); setWaiting(peer_id, waiting); });
   socket.on("call:peer-ready", ({ peer_id }) => setWaiting(peer_id, false));
-  socket.on("call:peer-left", ({ peer_id }) => dropPeer(peer_id));
+  socket.on("call:peer-left", ({ peer_id }) => { state.present.delete(peer_id); if (state.sfu) dropTile(peer_id); else dropPeer(peer_id); });
   socket.on("call:signal", onSignal);
   socket.on("call:ended", () => finish());
   // React to the browser's own network events instead of waiting for the socket's ping timeout.
@@ -268,9 +284,16 @@ function joinCall() {
     }
     status("");
     for (const old of [...state.peers.keys()]) dropPeer(old); // a rejoin starts every link anew
+    for (const old of [...state.tiles.keys()]) dropTile(old);
     state.peerId = reply.peer_id;
+    state.sfu = reply.mode === "sfu";
     if (reply.ice_servers?.length) state.iceServers = reply.ice_servers;
-    for (const p of reply.peers) { setWaiting(p.peer_id, p.waiting); ensurePeer(p.peer_id, p.user, true); }
+    state.present = new Set(reply.peers.map((p) => p.peer_id));
+    for (const p of reply.peers) {
+      setWaiting(p.peer_id, p.waiting);
+      if (state.sfu) state.names.set(p.peer_id, p.user); else ensurePeer(p.peer_id, p.user, true);
+    }
+    if (state.sfu) ensurePeer(SFU, null); // one connection, to the server, which offers it
     if (waiting && state.joined) comeIn(); // "Rejoindre" was clicked while this join was on its way
   });
 }
@@ -278,14 +301,14 @@ function joinCall() {
 // Who is waiting in the device check, on the tiles of the others.
 function setWaiting(peerId, waiting) {
   if (waiting) state.waitingPeers.add(peerId); else state.waitingPeers.delete(peerId);
-  const tile = state.peers.get(peerId)?.tile;
+  const tile = state.peers.get(peerId)?.tile || state.tiles.get(peerId)?.tile;
   if (tile) tile.classList.toggle("waiting", Boolean(waiting));
   present();
 }
 
 // On the check screen: who is already in the call.
 function present() {
-  const here = [...state.peers.keys()].filter((id) => !state.waitingPeers.has(id)).map((id) => state.names.get(id)).filter(Boolean);
+  const here = (state.sfu ? [...state.present] : [...state.peers.keys()]).filter((id) => !state.waitingPeers.has(id)).map((id) => state.names.get(id)).filter(Boolean);
   $("present").textContent = here.length
     ? `Déjà dans l'appel : ${here.map((u) => `${u.role === "doctor" ? "Dr " : ""}${u.first_name} ${u.last_name}`).join(", ")}.` : "";
   $("present").hidden = !here.length;
@@ -295,17 +318,21 @@ function ensurePeer(peerId, user, offering = false) {
   if (state.peers.has(peerId)) return state.peers.get(peerId);
   if (user) state.names.set(peerId, user);
   const pc = newConnection();
-  const video = el("video", { autoplay: true, playsinline: true });
-  const tile = el("div", { class: `remote${state.waitingPeers.has(peerId) ? " waiting" : ""}`, "data-peer": peerId }, video,
-    el("span", { class: "name" }, user ? `${user.role === "doctor" ? "Dr " : ""}${user.first_name} ${user.last_name}` : ""),
-    el("span", { class: "arriving" }, "vérifie sa caméra et son micro…"));
-  $("remotes").append(tile);
+  // The server's connection has no tile of its own: each stream it brings gets one (sfuTile).
+  const { tile, video } = peerId === SFU ? { tile: null, video: null } : makeTile(peerId);
   // Perfect negotiation: the peer with the larger id yields on glare, so two offers never deadlock.
-  const peer = { pc, tile, video, polite: state.peerId > peerId, makingOffer: false, ignoreOffer: false,
+  // With the server, the page yields: the server never rolls back an offer of its own.
+  const peer = { pc, tile, video, polite: peerId === SFU || state.peerId > peerId, makingOffer: false, ignoreOffer: false,
     restartTimer: null, queue: Promise.resolve(), earlyCandidates: [], downSince: null, lastRestart: 0, held: [], mine: new Set() };
   state.peers.set(peerId, peer);
   if (offering) offerMedia(pc, peer);
   pc.ontrack = ({ track, streams }) => {
+    if (peerId === SFU) {
+      if (!streams[0]) return;
+      const shown = sfuTile(streams[0].id);
+      if (shown.video.srcObject !== streams[0]) shown.video.srcObject = streams[0];
+      return;
+    }
     // A browser that does not say the stream (no setStreams) still gets sound and picture.
     const stream = streams[0] || peer.inStream || (peer.inStream = new MediaStream());
     if (!streams[0]) stream.addTrack(track);
@@ -345,6 +372,34 @@ function ensurePeer(peerId, user, offering = false) {
   return peer;
 }
 
+function makeTile(peerId) {
+  const user = state.names.get(peerId);
+  const video = el("video", { autoplay: true, playsinline: true });
+  const tile = el("div", { class: `remote${state.waitingPeers.has(peerId) ? " waiting" : ""}`, "data-peer": peerId }, video,
+    el("span", { class: "name" }, user ? `${user.role === "doctor" ? "Dr " : ""}${user.first_name} ${user.last_name}` : ""),
+    el("span", { class: "arriving" }, "vérifie sa caméra et son micro…"));
+  $("remotes").append(tile);
+  return { tile, video };
+}
+
+// SFU calls: one tile per participant whose stream the server forwards.
+function sfuTile(peerId) {
+  if (!state.tiles.has(peerId)) {
+    state.tiles.set(peerId, makeTile(peerId));
+    if (state.joined) state.tiles.get(peerId).video.play().catch(() => {});
+    layout();
+  }
+  return state.tiles.get(peerId);
+}
+
+function dropTile(peerId) {
+  const shown = state.tiles.get(peerId);
+  if (!shown) return;
+  shown.tile.remove();
+  state.tiles.delete(peerId);
+  layout();
+}
+
 function onSignal(message) {
   const peer = state.peers.get(message.from) || ensurePeer(message.from, state.names.get(message.from));
   // One message at a time per peer, in arrival order: a candidate must not overtake the
@@ -369,7 +424,7 @@ async function handleSignal(peer, { from, description, candidate }) {
       await pc.setRemoteDescription(description);
       step(`${description.type}-received`);
       if (description.type === "offer") {
-        answerMedia(pc, peer);
+        if (from === SFU) uplinkMedia(pc, peer, description.sdp); else answerMedia(pc, peer);
         await pc.setLocalDescription();
         state.socket.emit("call:signal", { call_id: callId, to: from, description: pc.localDescription.toJSON() });
         // After the answer is on its way (the encoder starts once the link is up, later).
@@ -411,7 +466,7 @@ function dropPeer(peerId) {
   const peer = state.peers.get(peerId);
   if (!peer) return;
   peer.pc.close();
-  peer.tile.remove();
+  peer.tile?.remove();
   state.peers.delete(peerId);
   layout();
 }
@@ -449,7 +504,8 @@ function start() {
   else if (state.socket.connected) joinCall();
   else if (!state.socket.active) state.socket.connect();
   // Their picture may have been arriving since the waiting room: play it now (a click allows sound).
-  for (const peer of state.peers.values()) peer.video.play().catch(() => {});
+  for (const peer of state.peers.values()) peer.video?.play().catch(() => {});
+  for (const shown of state.tiles.values()) shown.video.play().catch(() => {});
   layout();
   state.statsTimer = setInterval(sampleStats, 5000);
   state.watchdogTimer = setInterval(watchdog, 2000);
@@ -468,6 +524,7 @@ function finish() {
   clearInterval(state.statsTimer);
   clearInterval(state.watchdogTimer);
   for (const id of [...state.peers.keys()]) dropPeer(id);
+  for (const id of [...state.tiles.keys()]) dropTile(id);
   state.stream?.getTracks().forEach((t) => t.stop());
   state.socket?.disconnect();
   $("call-screen").hidden = true;

@@ -1,0 +1,101 @@
+"""An SFU call in real Chromium: doctor, patient and nurse each have one connection, to the
+server, and each page decodes the two others' video and receives their audio; the server
+forwards it as it came, without decoding or encoding any of it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp.test_utils import TestServer
+from playwright.async_api import Browser, Page, expect
+
+from server.http.keys import SFU_CALLS
+from tests.browser.pages import doctor_and_patient, signed_in_page
+from tests.helpers import Client, valid_rpps
+
+STREAMS_IN = """async () => {
+  const out = { connections: window.__tc.peers.size, video: [], audio: [] };
+  for (const peer of window.__tc.peers.values()) {
+    (await peer.pc.getStats()).forEach((s) => {
+      if (s.type === "inbound-rtp" && s.kind === "video") out.video.push(s.framesDecoded || 0);
+      if (s.type === "inbound-rtp" && s.kind === "audio") out.audio.push(s.packetsReceived || 0);
+    });
+  }
+  return out;
+}"""
+
+
+async def streams_from(page: Page, others: int, within: float = 30) -> dict[str, Any]:
+    """Wait until this page decodes ``others`` videos and receives ``others`` audio streams."""
+    deadline = time.monotonic() + within
+    seen: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        seen = await page.evaluate(STREAMS_IN)
+        video = [n for n in seen["video"] if n > 10]
+        audio = [n for n in seen["audio"] if n > 10]
+        if len(video) >= others and len(audio) >= others:
+            return seen
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"{others} streams did not arrive within {within}s: {seen}")
+
+
+async def test_three_party_sfu_call(
+    browser: Browser,
+    start_server: Callable[..., Any],
+    client_of: Callable[[TestServer], Client],
+    codec_work: dict[str, set[int]],
+    artifacts: Path,
+) -> None:
+    base, doctor_api, _, cid = await doctor_and_patient(start_server, client_of)
+    nurse_api = client_of(doctor_api.server)
+    await nurse_api.register(
+        email="nina@example.fr",
+        first_name="Nina",
+        last_name="Nurse",
+        role="nurse",
+        rpps=valid_rpps(81),
+    )
+    created = await doctor_api.post(f"/api/conversations/{cid}/calls", {"mode": "sfu"})
+    assert created.status == 201 and created.body["mode"] == "sfu"
+    call = created.body
+    invited = await doctor_api.post(
+        f"/api/calls/{call['id']}/invite-nurse",
+        {"nurse_id": nurse_api.user["id"], "assistance": "remote"},  # type: ignore[index]
+    )
+    assert invited.status == 200
+    pages = [
+        await signed_in_page(browser, base, "claire.martin@example.fr"),
+        await signed_in_page(browser, base, "eloise@example.fr", phone=True),
+        await signed_in_page(browser, base, "nina@example.fr"),
+    ]
+    for page in pages:
+        await page.goto(f"{base}/c/{call['id']}")
+        await page.get_by_role("button", name="Rejoindre la consultation").click()
+    for page in pages:
+        seen = await streams_from(page, 2)
+        assert seen["connections"] == 1  # one connection, to the server, whatever the number
+        await expect(page.locator("#remotes .remote")).to_have_count(2)
+    await pages[1].screenshot(path=str(artifacts / "sfu-call-patient-phone.png"))
+    names = await pages[0].locator("#remotes .remote .name").all_inner_texts()
+    assert sorted(names) == ["Nina Nurse", "Éloïse Durand"]
+
+    # On the server: every track was tapped and forwarded, and not one frame was decoded or
+    # encoded in this process (the browsers did all the coding).
+    room = doctor_api.server.app[SFU_CALLS].room(call["id"])
+    assert room is not None
+    stats = room.stats()
+    assert len(stats) == 6  # three participants × audio and video
+    for publication in stats:
+        assert publication["frames"] > 10, publication
+        assert len(publication["subscribers"]) == 2  # type: ignore[arg-type]
+    assert codec_work == {"encode": set(), "decode": set()}
+
+    # The nurse leaves: her tile goes from the others' pages, the call goes on.
+    await pages[2].get_by_role("button", name="Quitter").click()
+    for page in pages[:2]:
+        await expect(page.locator("#remotes .remote")).to_have_count(1)
+    assert len(room.stats()) == 4
