@@ -121,9 +121,8 @@ async def node(port: int, mode: str) -> None:
         body: dict[str, Any] = {}
         if publication is not None:
             body["publication"] = publication.stats()
-            body["waits_ms"] = sorted(
-                w for s in body["publication"]["subscribers"].values() for w in s["waits_ms"]
-            )
+            track = publication.subscribers
+            body["waits_ms"] = sorted(w * 1000 for t in track.values() for w in t.waits)
         return web.json_response(body)
 
     app = web.Application()

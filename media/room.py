@@ -8,6 +8,7 @@ ever forwards between its own participants: media of one call cannot reach anoth
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from aiortc import RTCRtpReceiver
@@ -45,11 +46,19 @@ class Publication:
                     "frames": t.frames,
                     "bytes": t.bytes,
                     "dropped": t.dropped,
-                    "waits_ms": [round(w * 1000, 3) for w in t.waits],
+                    "wait_ms_p50": _percentile(t.waits, 0.5),
+                    "wait_ms_p99": _percentile(t.waits, 0.99),
                 }
                 for sid, t in self.subscribers.items()
             },
         }
+
+
+def _percentile(seconds: Iterable[float], q: float) -> float | None:
+    ordered = sorted(seconds)
+    if not ordered:
+        return None
+    return round(ordered[min(len(ordered) - 1, int(len(ordered) * q))] * 1000, 3)
 
 
 class Room:
@@ -109,5 +118,11 @@ class Room:
             kept.append(publication)
         self.publications = kept
 
-    def stats(self) -> list[dict[str, object]]:
-        return [p.stats() for p in self.publications]
+    def stats(self, publisher_id: str | None = None) -> list[dict[str, object]]:
+        """Per published track: what came in, what went to each subscriber, keyframe requests,
+        how long frames waited here. ``publisher_id``: that participant's tracks only."""
+        return [
+            p.stats()
+            for p in self.publications
+            if publisher_id is None or p.publisher_id == publisher_id
+        ]

@@ -71,6 +71,16 @@ def register_call_handlers(
 
     sfu = SfuCalls(send_from_sfu)
 
+    async def leave_sfu(services: Services, peer: CallPeer) -> None:
+        """The call record keeps what the server forwarded of the participant who leaves."""
+        room = sfu.room(peer.call_id)
+        if room is None:
+            return
+        tracks = room.stats(peer.id)
+        await sfu.leave(peer.call_id, peer.id)
+        async with services.sessionmaker() as db:
+            await service.record_forwarding(db, services, peer, tracks)
+
     async def end_later(call_id: str) -> None:
         services = services_of_app()
         await asyncio.sleep(service.EMPTY_CALL_GRACE.total_seconds())
@@ -249,7 +259,7 @@ def register_call_handlers(
         session = await sio.get_session(sid)
         (session.get("peers") or {}).pop(call_id, None)
         await sio.save_session(sid, session)
-        await sfu.leave(call_id, peer.id)
+        await leave_sfu(services, peer)
         await announce_left(peer, empty)
         return {"ok": True}
 
@@ -259,7 +269,7 @@ def register_call_handlers(
             async with services.sessionmaker() as db:
                 for peer in await service.peers_of_sid(db, sid):
                     empty = await service.leave(db, services, peer)
-                    await sfu.leave(peer.call_id, peer.id)
+                    await leave_sfu(services, peer)
                     await announce_left(peer, empty)
         except Exception:
             # A lost socket must not leave the others waiting for a ghost: log, and let the

@@ -15,7 +15,7 @@ from server.errors import Forbidden
 from server.events import call_room, conversation_room, user_room
 from server.http.auth import client_ip, require_user
 from server.http.docs import documented
-from server.http.keys import services_of
+from server.http.keys import SFU_CALLS, services_of
 from server.http.parsing import parse_body
 from server.http.serialize import iso, person_json
 from server.services import Services
@@ -71,7 +71,14 @@ def call_json(
     }
     if events is not None:
         body["timeline"] = [
-            {"at": iso(e.at), "kind": e.kind, "user_id": e.user_id, "peer_id": e.peer_id}
+            {
+                "at": iso(e.at),
+                "kind": e.kind,
+                "user_id": e.user_id,
+                "peer_id": e.peer_id,
+                # SFU calls: what the server forwarded of a participant who left.
+                **({"data": e.data} if e.kind == "forwarded" else {}),
+            }
             for e in events
             if e.kind != "stats"
         ]
@@ -216,6 +223,19 @@ async def invite_nurse(request: web.Request) -> web.Response:
         room=user_room(body.nurse_id),
     )
     return web.json_response(call_json(services, view))
+
+
+@routes.get("/api/calls/{id}/forwarding")
+@documented("SFU calls: per published track, frames and bytes received and forwarded to each")
+async def forwarding(request: web.Request) -> web.Response:
+    services = services_of(request)
+    async with services.sessionmaker() as db:
+        user = await require_user(request, db)
+        call, _ = await service.access_call(db, user, request.match_info["id"])
+    room = request.app[SFU_CALLS].room(call.id)
+    return web.json_response(
+        {"call_id": call.id, "mode": call.mode, "tracks": room.stats() if room else []}
+    )
 
 
 @routes.get("/api/calls/{id}/ice-servers")

@@ -407,6 +407,25 @@ async def record_stats(
     await db.commit()
 
 
+async def record_forwarding(
+    db: AsyncSession, services: Services, peer: CallPeer, tracks: list[dict[str, Any]]
+) -> None:
+    """SFU calls: what the server forwarded of this participant, kept in the call record when
+    they leave (frames, bytes, per subscriber, keyframe requests)."""
+    if not tracks:
+        return
+    _event(
+        db,
+        services,
+        peer.call_id,
+        "forwarded",
+        user_id=peer.user_id,
+        peer_id=peer.id,
+        data={"tracks": tracks},
+    )
+    await db.commit()
+
+
 async def timeline(db: AsyncSession, call_id: str) -> list[CallEvent]:
     return list(
         await db.scalars(

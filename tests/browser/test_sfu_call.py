@@ -94,8 +94,21 @@ async def test_three_party_sfu_call(
         assert len(publication["subscribers"]) == 2  # type: ignore[arg-type]
     assert codec_work == {"encode": set(), "decode": set()}
 
-    # The nurse leaves: her tile goes from the others' pages, the call goes on.
+    # The same figures for the call's members, over HTTP; nobody else sees them.
+    shown = await doctor_api.get(f"/api/calls/{call['id']}/forwarding")
+    assert shown.status == 200 and len(shown.body["tracks"]) == 6
+    video = next(t for t in shown.body["tracks"] if t["kind"] == "video")
+    assert all(s["frames"] > 10 for s in video["subscribers"].values())
+    stranger = client_of(doctor_api.server)
+    await stranger.register(email="s@example.fr", first_name="S", last_name="S")
+    assert (await stranger.get(f"/api/calls/{call['id']}/forwarding")).status == 404
+
+    # The nurse leaves: her tile goes from the others' pages, the call goes on, and the call
+    # record keeps what was forwarded of her.
     await pages[2].get_by_role("button", name="Quitter").click()
     for page in pages[:2]:
         await expect(page.locator("#remotes .remote")).to_have_count(1)
     assert len(room.stats()) == 4
+    record = (await doctor_api.get(f"/api/calls/{call['id']}")).body
+    forwarded = [e for e in record["timeline"] if e["kind"] == "forwarded"]
+    assert len(forwarded) == 1 and len(forwarded[0]["data"]["tracks"]) == 2
