@@ -24,17 +24,16 @@ def record(
     details: dict[str, Any] | None = None,
 ) -> None:
     """Add an event to the caller's transaction: written if and only if the action is."""
-    db.add(
-        AuditEvent(
-            at=clock.now(),
-            actor_id=actor_id,
-            action=action,
-            resource_type=resource_type,
-            resource_id=resource_id,
-            ip=ip,
-            details=details,
-        )
+    event = row(
+        clock.now(),
+        action,
+        actor_id=actor_id,
+        ip=ip,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        details=details,
     )
+    db.add(AuditEvent(**event))
 
 
 def row(
