@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import logging
 import os
@@ -220,6 +221,10 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--sector", choices=["1", "2", "optam"])
     create.add_argument("--doctor-email", help="secretaries: the doctor they work for")
     sub.add_parser("demo", help="seed a demo practice and print its sign-in details")
+    media = sub.add_parser(
+        "media", help="run a media node: the SFU of the app's calls, in a process of its own"
+    )
+    media.add_argument("--app", help="the app's address (default: TC_PUBLIC_URL)")
     return parser
 
 
@@ -243,3 +248,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         asyncio.run(_create_user(settings, args))
     elif args.command == "demo":
         asyncio.run(_demo(settings))
+    elif args.command == "media":
+        from media.node import run_node  # aiortc is loaded by media nodes and SFU calls only
+
+        settings = settings.with_secret()
+        app_url = args.app or settings.effective_public_url
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(run_node(app_url, settings.secret_key))

@@ -20,6 +20,7 @@ from server.events import call_room, peer_room
 from server.http.serialize import person_json
 from server.models import Call, CallPeer, User
 from server.services import Services
+from signaling.media_router import MediaRouter
 
 log = logging.getLogger("teleconsult.signaling.calls")
 
@@ -58,8 +59,8 @@ def _bad(detail: str, status: int = 422) -> dict[str, Any]:
 
 def register_call_handlers(
     sio: socketio.AsyncServer, services_of_app: Callable[[], Services]
-) -> SfuCalls:
-    """Returns the SFU side of calls in ``mode:"sfu"`` (for the app to close at shutdown)."""
+) -> MediaRouter:
+    """Returns where the SFU side of calls in ``mode:"sfu"`` runs (a media node, or here)."""
     pending: set[asyncio.Task[None]] = set()
 
     async def send_from_sfu(call_id: str, peer_id: str, payload: dict[str, Any]) -> None:
@@ -69,17 +70,16 @@ def register_call_handlers(
             room=peer_room(call_id, peer_id),
         )
 
-    sfu = SfuCalls(send_from_sfu)
+    sfu = MediaRouter(
+        sio, SfuCalls(send_from_sfu), lambda: services_of_app().settings.secret_key or ""
+    )
 
     async def leave_sfu(services: Services, peer: CallPeer) -> None:
         """The call record keeps what the server forwarded of the participant who leaves."""
-        room = sfu.room(peer.call_id)
-        if room is None:
-            return
-        tracks = room.stats(peer.id)
-        await sfu.leave(peer.call_id, peer.id)
-        async with services.sessionmaker() as db:
-            await service.record_forwarding(db, services, peer, tracks)
+        tracks = await sfu.leave(peer.call_id, peer.id)
+        if tracks:
+            async with services.sessionmaker() as db:
+                await service.record_forwarding(db, services, peer, tracks)
 
     async def end_later(call_id: str) -> None:
         services = services_of_app()

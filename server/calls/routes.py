@@ -232,10 +232,8 @@ async def forwarding(request: web.Request) -> web.Response:
     async with services.sessionmaker() as db:
         user = await require_user(request, db)
         call, _ = await service.access_call(db, user, request.match_info["id"])
-    room = request.app[SFU_CALLS].room(call.id)
-    return web.json_response(
-        {"call_id": call.id, "mode": call.mode, "tracks": room.stats() if room else []}
-    )
+    tracks = await request.app[SFU_CALLS].stats(call.id)
+    return web.json_response({"call_id": call.id, "mode": call.mode, "tracks": tracks})
 
 
 @routes.get("/api/calls/{id}/ice-servers")

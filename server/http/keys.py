@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from media.calls import SfuCalls
 from server.conversations.group_commit import MessageWriter
 from server.services import Services
+from signaling.media_router import MediaRouter
 
 SERVICES = web.AppKey("services", Services)
 MESSAGE_WRITER = web.AppKey("message_writer", MessageWriter)
-SFU_CALLS = web.AppKey("sfu_calls", SfuCalls)
+SFU_CALLS = web.AppKey("sfu_calls", MediaRouter)
 
 
 def services_of(request: web.Request) -> Services:

@@ -1,15 +1,19 @@
 """An SFU call in real Chromium: doctor, patient and nurse each have one connection, to the
 server, and each page decodes the two others' video and receives their audio; the server
-forwards it as it came, without decoding or encoding any of it."""
+forwards it as it came, without decoding or encoding any of it. The SFU runs in the app's
+process, or in a media node of its own (``teleconsult media``)."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, Page, expect
 
@@ -43,14 +47,55 @@ async def streams_from(page: Page, others: int, within: float = 30) -> dict[str,
     raise AssertionError(f"{others} streams did not arrive within {within}s: {seen}")
 
 
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+async def media_node(tmp_path: Path) -> AsyncIterator[Callable[[str], Any]]:
+    """Starts ``teleconsult media`` against an app; stopped at the end."""
+    procs: list[asyncio.subprocess.Process] = []
+
+    async def start(app_url: str) -> None:
+        env = {**os.environ, "TC_SECRET_KEY": "test-secret", "TC_DATA_DIR": str(tmp_path)}
+        procs.append(
+            await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "server",
+                "media",
+                "--app",
+                app_url,
+                env=env,
+                cwd=ROOT,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
+        )
+
+    yield start
+    for proc in procs:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), 15)
+
+
+@pytest.mark.parametrize("where", ["app", "node"])
 async def test_three_party_sfu_call(
     browser: Browser,
     start_server: Callable[..., Any],
     client_of: Callable[[TestServer], Client],
     codec_work: dict[str, set[int]],
+    media_node: Callable[[str], Any],
     artifacts: Path,
+    where: str,
 ) -> None:
     base, doctor_api, _, cid = await doctor_and_patient(start_server, client_of)
+    router = doctor_api.server.app[SFU_CALLS]
+    if where == "node":
+        await media_node(base)
+        deadline = time.monotonic() + 20
+        while not router.nodes:
+            assert time.monotonic() < deadline, "the media node did not connect"
+            await asyncio.sleep(0.1)
     nurse_api = client_of(doctor_api.server)
     await nurse_api.register(
         email="nina@example.fr",
@@ -79,20 +124,20 @@ async def test_three_party_sfu_call(
         seen = await streams_from(page, 2)
         assert seen["connections"] == 1  # one connection, to the server, whatever the number
         await expect(page.locator("#remotes .remote")).to_have_count(2)
-    await pages[1].screenshot(path=str(artifacts / "sfu-call-patient-phone.png"))
+    await pages[1].screenshot(path=str(artifacts / f"sfu-call-patient-phone-{where}.png"))
     names = await pages[0].locator("#remotes .remote .name").all_inner_texts()
     assert sorted(names) == ["Nina Nurse", "Éloïse Durand"]
 
     # On the server: every track was tapped and forwarded, and not one frame was decoded or
-    # encoded in this process (the browsers did all the coding).
-    room = doctor_api.server.app[SFU_CALLS].room(call["id"])
-    assert room is not None
-    stats = room.stats()
+    # encoded in this process (the browsers did all the coding). With a media node, the app's
+    # process does not even see the media.
+    stats = await router.stats(call["id"])
     assert len(stats) == 6  # three participants × audio and video
     for publication in stats:
         assert publication["frames"] > 10, publication
-        assert len(publication["subscribers"]) == 2  # type: ignore[arg-type]
+        assert len(publication["subscribers"]) == 2
     assert codec_work == {"encode": set(), "decode": set()}
+    assert (router.local.room(call["id"]) is None) == (where == "node")
 
     # The same figures for the call's members, over HTTP; nobody else sees them.
     shown = await doctor_api.get(f"/api/calls/{call['id']}/forwarding")
@@ -108,7 +153,7 @@ async def test_three_party_sfu_call(
     await pages[2].get_by_role("button", name="Quitter").click()
     for page in pages[:2]:
         await expect(page.locator("#remotes .remote")).to_have_count(1)
-    assert len(room.stats()) == 4
+    assert len(await router.stats(call["id"])) == 4
     record = (await doctor_api.get(f"/api/calls/{call['id']}")).body
     forwarded = [e for e in record["timeline"] if e["kind"] == "forwarded"]
     assert len(forwarded) == 1 and len(forwarded[0]["data"]["tracks"]) == 2

@@ -1,0 +1,134 @@
+"""Where the SFU side of each call runs: on a media node (``teleconsult media``) connected to this
+process, or, with none, in this process.
+
+A call goes to one node, chosen when its first participant joins (the node with the fewest
+calls), and stays there. The pages notice nothing: their signals for ``"sfu"`` are handed to the
+node, and the node's come back to them as ``call:signal`` from ``"sfu"``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import socketio
+
+from media.calls import SFU_PEER, SfuCalls
+from media.node import NAMESPACE, verify_token
+from server.events import peer_room
+
+log = logging.getLogger("teleconsult.signaling.media")
+
+NODE_CALL_TIMEOUT = 10
+
+
+class MediaRouter:
+    def __init__(
+        self, sio: socketio.AsyncServer, local: SfuCalls, secret_key: Callable[[], str]
+    ) -> None:
+        self._sio = sio
+        self.local = local
+        self._secret_key = secret_key
+        self.nodes: dict[str, set[str]] = {}  # node sid → its calls
+        self._node_of: dict[str, str] = {}  # call id → node sid
+        sio.on("connect", self._node_connected, namespace=NAMESPACE)
+        sio.on("disconnect", self._node_gone, namespace=NAMESPACE)
+        sio.on("media:signal", self._from_node, namespace=NAMESPACE)
+
+    async def _node_connected(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        token = auth.get("token") if isinstance(auth, dict) else None
+        if not verify_token(self._secret_key(), token):
+            raise socketio.exceptions.ConnectionRefusedError("not a media node of this install")
+        self.nodes[sid] = set()
+        log.info("media node %s connected", sid)
+
+    async def _node_gone(self, sid: str, *_: Any) -> None:
+        for call_id in self.nodes.pop(sid, set()):
+            self._node_of.pop(call_id, None)
+        log.warning("media node %s disconnected", sid)
+
+    async def _from_node(self, sid: str, data: Any) -> None:
+        if not isinstance(data, dict) or sid not in self.nodes:
+            return
+        call_id, peer_id = data.get("call_id"), data.get("peer_id")
+        if self._node_of.get(str(call_id)) != sid or not isinstance(peer_id, str):
+            return  # a node speaks only for its own calls
+        await self._sio.emit(
+            "call:signal",
+            {"call_id": call_id, "from": SFU_PEER, **(data.get("payload") or {})},
+            room=peer_room(str(call_id), peer_id),
+        )
+
+    def _node(self, call_id: str, *, assign: bool = False) -> str | None:
+        node = self._node_of.get(call_id)
+        if node is None and assign and self.nodes:
+            node = min(self.nodes, key=lambda sid: len(self.nodes[sid]))
+            self.nodes[node].add(call_id)
+            self._node_of[call_id] = node
+        return node
+
+    async def join(self, call_id: str, peer_id: str) -> None:
+        # A call that started here stays here, even if a node connects meanwhile.
+        node = None if self.local.room(call_id) else self._node(call_id, assign=True)
+        if node is None:
+            await self.local.join(call_id, peer_id)
+            return
+        data = {"call_id": call_id, "peer_id": peer_id}
+        await self._sio.emit("media:join", data, to=node, namespace=NAMESPACE)
+
+    async def signal(
+        self,
+        call_id: str,
+        peer_id: str,
+        description: dict[str, Any] | None,
+        candidate: dict[str, Any] | None,
+        *,
+        has_candidate: bool,
+    ) -> None:
+        node = self._node(call_id)
+        if node is None:
+            await self.local.signal(
+                call_id, peer_id, description, candidate, has_candidate=has_candidate
+            )
+            return
+        data = {
+            "call_id": call_id,
+            "peer_id": peer_id,
+            "description": description,
+            "candidate": candidate,
+            "has_candidate": has_candidate,
+        }
+        await self._sio.emit("media:signal", data, to=node, namespace=NAMESPACE)
+
+    async def leave(self, call_id: str, peer_id: str) -> list[dict[str, Any]]:
+        """The participant's SFU side closes; returns what was forwarded of them."""
+        node = self._node(call_id)
+        if node is None:
+            room = self.local.room(call_id)
+            tracks = room.stats(peer_id) if room else []
+            await self.local.leave(call_id, peer_id)
+            return tracks
+        data = {"call_id": call_id, "peer_id": peer_id}
+        tracks = await self._ask(node, "media:leave", data)
+        return tracks
+
+    async def stats(self, call_id: str) -> list[dict[str, Any]]:
+        node = self._node(call_id)
+        if node is None:
+            room = self.local.room(call_id)
+            return room.stats() if room else []
+        return await self._ask(node, "media:stats", {"call_id": call_id})
+
+    async def _ask(self, node: str, event: str, data: dict[str, Any]) -> list[dict[str, Any]]:
+        try:
+            answer = await self._sio.call(
+                event, data, to=node, namespace=NAMESPACE, timeout=NODE_CALL_TIMEOUT
+            )
+        except (TimeoutError, socketio.exceptions.SocketIOError) as exc:
+            log.warning("media node %s did not answer %s: %r", node, event, exc)
+            return []
+        return list(answer) if isinstance(answer, list) else []
+
+    async def close(self) -> None:
+        await self.local.close()
