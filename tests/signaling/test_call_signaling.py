@@ -189,3 +189,41 @@ async def test_waiting_room_then_ready(
     assert (await join(p, call_id))["peer_id"] == waiting["peer_id"]
     record = (await doctor.get(f"/api/calls/{call_id}")).body
     assert [e["kind"] for e in record["timeline"]].count("joined") == 3  # two doctor tabs + patient
+
+
+async def test_the_sfu_peer_offers_and_refuses_what_it_cannot_use(
+    doctor: Client, patient: Client, tabs: Callable[[Client], Tab]
+) -> None:
+    cid = await connect(doctor, patient)
+    d = tabs(doctor)
+    await d.connect()
+    sfu_call = (await doctor.post(f"/api/conversations/{cid}/calls", {"mode": "sfu"})).body
+    joined = await join(d, sfu_call["id"])
+    assert joined["ok"] and joined["mode"] == "sfu"
+    # The server offers the page its connection: microphone and camera to receive.
+    [offer] = await d.wait_for("call:signal")
+    assert offer["from"] == "sfu" and offer["description"]["type"] == "offer"
+    assert offer["description"]["sdp"].count("a=recvonly") == 2
+
+    def signal(body: dict[str, Any]) -> Any:
+        return d.sio.call(
+            "call:signal", {"call_id": sfu_call["id"], "to": "sfu", **body}, timeout=5
+        )
+
+    garbage = await signal({"description": {"type": "answer", "sdp": "not sdp"}})
+    assert garbage["ok"] is False and garbage["status"] == 422
+    bad_candidate = await signal({"candidate": {"candidate": "candidate:nonsense", "sdpMid": "0"}})
+    assert bad_candidate["ok"] is False and bad_candidate["status"] == 422
+    # Still usable after the refusals: a well-formed end of candidates is taken.
+    assert await signal({"candidate": None}) == {"ok": True}
+
+    # In a peer-to-peer call, nobody answers to "sfu".
+    await doctor.post(f"/api/calls/{sfu_call['id']}/end")
+    p2p = (await doctor.post(f"/api/conversations/{cid}/calls", {})).body
+    assert (await join(d, p2p["id"]))["mode"] == "p2p"
+    refused = await d.sio.call(
+        "call:signal",
+        {"call_id": p2p["id"], "to": "sfu", "description": {"type": "offer", "sdp": "v=0"}},
+        timeout=5,
+    )
+    assert refused["ok"] is False and refused["status"] == 404
