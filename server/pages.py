@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from server.http.auth import optional_user
 from server.http.docs import build_openapi
+from server.http.headers import content_security_policy, inline_scripts
 from server.http.keys import services_of
 from server.models import Role
 
@@ -18,8 +19,16 @@ WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 routes = web.RouteTableDef()
 
 
-def _page(name: str) -> web.FileResponse:
-    return web.FileResponse(WEB_DIR / name, headers={"Cache-Control": "no-store"})
+def _page(name: str, csp: str | None = None) -> web.FileResponse:
+    headers = {"Cache-Control": "no-store"}
+    if csp is not None:
+        headers["Content-Security-Policy"] = csp
+    return web.FileResponse(WEB_DIR / name, headers=headers)
+
+
+# The call page starts its camera and first requests from an inline script (no file to wait
+# for): that script, and only it, may run.
+_CALL_PAGE_CSP = content_security_policy(inline_scripts((WEB_DIR / "call.html").read_text()))
 
 
 @routes.get("/")
@@ -64,7 +73,7 @@ async def call_page(request: web.Request) -> web.StreamResponse:
         user = await optional_user(request, db)
     if user is None:
         raise web.HTTPFound(f"/login?next={quote(request.path)}")
-    return _page("call.html")
+    return _page("call.html", _CALL_PAGE_CSP)
 
 
 @routes.get("/p/{request_id}")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import socketio
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -27,11 +27,20 @@ log = logging.getLogger("teleconsult.signaling.calls")
 MAX_SDP = 64 * 1024
 
 
+class Offer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["offer"]
+    sdp: str = Field(min_length=1, max_length=MAX_SDP)
+
+
 class JoinBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     call_id: str = Field(min_length=1, max_length=64)
     # From the device check: connected, nothing sent until ``call:ready``.
     waiting: bool = False
+    # A connection the page prepared while it loaded: handed to the first participant already
+    # in a peer-to-peer call (``offered_to`` in the reply), who answers it at once.
+    offer: Offer | None = None
 
 
 class ReadyBody(BaseModel):
@@ -51,6 +60,14 @@ class StatsBody(BaseModel):
     model_config = ConfigDict(extra="ignore")
     call_id: str = Field(min_length=1, max_length=64)
     stats: dict[str, Any]
+
+
+def _offer_target(others: list[tuple[CallPeer, User]]) -> str | None:
+    """Who gets the offer a page sends with its join: the first in the call who is not in the
+    device check (the doctor who started it, usually), else the first."""
+    ready = [p for p, _ in others if p.ready_at is not None]
+    first = ready or [p for p, _ in others]
+    return first[0].id if first else None
 
 
 def _bad(detail: str, status: int = 422) -> dict[str, Any]:
@@ -146,6 +163,18 @@ def register_call_handlers(
             room=call_room(body.call_id),
             skip_sid=sid,
         )
+        offered_to = _offer_target(others) if mode == "p2p" and body.offer else None
+        if offered_to is not None and body.offer is not None:
+            # After call:peer-joined, on the same socket: they know who is offering.
+            await sio.emit(
+                "call:signal",
+                {
+                    "call_id": body.call_id,
+                    "from": peer.id,
+                    "description": body.offer.model_dump(),
+                },
+                room=peer_room(body.call_id, offered_to),
+            )
         if mode == "sfu":
             # After this answer has gone out: the page starts its connection anew on it, then
             # takes the server's offer.
@@ -157,6 +186,7 @@ def register_call_handlers(
             "ok": True,
             "mode": mode,
             "peer_id": peer.id,
+            "offered_to": offered_to,
             "peers": [
                 {"peer_id": p.id, "user": person_json(u), "waiting": p.ready_at is None}
                 for p, u in others

@@ -59,6 +59,8 @@ async def test_doctor_calls_patient_joins_and_media_flows_both_ways(
     await expect(doctor.locator("#waiting")).to_be_visible()
 
     # The patient, on the home page, is rung and joins from the banner.
+    sockets: list[str] = []
+    patient.on("websocket", lambda ws: sockets.append(ws.url))
     await patient.get_by_role("link", name="Rejoindre").click()
     await expect(patient.locator("#title")).to_have_text("Téléconsultation avec Dr Claire Martin")
     await expect(patient.locator("#check-network")).to_have_class("ok")
@@ -70,6 +72,14 @@ async def test_doctor_calls_patient_joins_and_media_flows_both_ways(
     await expect(arriving).to_contain_text("vérifie sa caméra et son micro")
     await expect(patient.locator("#present")).to_have_text("Déjà dans l'appel : Dr Claire Martin.")
     await media_from_everyone(patient, 1)  # the doctor's picture is already arriving
+    # The call page made one socket, opened as it started and then used by socket.io; its
+    # connection's offer went out with its join, before the answer to it.
+    assert [u for u in sockets if "/socket.io/" in u] == [
+        f"{base}/socket.io/?EIO=4&transport=websocket".replace("http", "ws")
+    ]
+    steps = [name for name, _ in await patient.evaluate("window.__tc.timeline")]
+    assert steps.count("offer-sent") == 1 and "join-sent" not in steps
+    assert steps.index("offer-sent") < steps.index("join-ack") < steps.index("answer-received")
     await asyncio.sleep(1.5)
     [held] = await doctor.evaluate(MEDIA_IN)
     assert held == {"video": 0, "audio": 0}, held

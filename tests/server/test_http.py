@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -116,7 +119,22 @@ async def test_call_page_sends_the_signed_out_to_sign_in_first(
     async with stranger.session.get(url, allow_redirects=False) as resp:
         assert resp.status == 302 and resp.headers["Location"] == "/login?next=/c/some-call"
     signed_in = await patient.get("/c/some-call")
-    assert signed_in.status == 200 and "call-early.js" in signed_in.body
+    assert signed_in.status == 200 and "getUserMedia" in signed_in.body
+
+
+async def test_the_call_page_runs_its_own_inline_script_and_no_other(patient: Client) -> None:
+    # The early script is inline (nothing to fetch before the camera is asked for): the page's
+    # policy allows exactly that script, by its hash, and no other inline script.
+    page = await patient.get("/c/some-call")
+    (early,) = re.findall(r"<script>(.*?)</script>", page.body, re.DOTALL)
+    digest = base64.b64encode(hashlib.sha256(early.encode()).digest()).decode()
+    policy = page.headers["Content-Security-Policy"]
+    script_src = next(d for d in policy.split("; ") if d.startswith("script-src"))
+    assert script_src == f"script-src 'self' 'sha256-{digest}'"
+    assert "unsafe-inline" not in policy
+    # The other pages allow no inline script at all.
+    login = await patient.get("/login")
+    assert "script-src 'self';" in login.headers["Content-Security-Policy"]
 
 
 async def test_redirects_are_logged_with_their_status(

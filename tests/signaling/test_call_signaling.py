@@ -227,3 +227,65 @@ async def test_the_sfu_peer_offers_and_refuses_what_it_cannot_use(
         timeout=5,
     )
     assert refused["ok"] is False and refused["status"] == 404
+
+
+async def test_an_offer_sent_with_the_join_goes_to_the_first_one_in_the_call(
+    doctor: Client, patient: Client, tabs: Callable[[Client], Tab]
+) -> None:
+    """The page prepares its connection while it loads and sends the offer with its join: the
+    server hands it to the first participant in the call who is not in the device check, after
+    telling them who joined, and says to whom in the reply."""
+    cid = await connect(doctor, patient)
+    d, d2, p = tabs(doctor), tabs(doctor), tabs(patient)
+    for tab in (d, d2, p):
+        await tab.connect()
+    call_id = (await doctor.post(f"/api/conversations/{cid}/calls", {})).body["id"]
+    offer = {"type": "offer", "sdp": "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\n"}
+    # Alone in the call: nobody to hand it to (the page closes that connection).
+    first = await d.sio.call("call:join", {"call_id": call_id, "offer": offer}, timeout=5)
+    assert first["ok"] and first["offered_to"] is None
+    # A second tab of the doctor's, still in its device check, gets it from the one after.
+    second = await d2.sio.call(
+        "call:join", {"call_id": call_id, "waiting": True, "offer": offer}, timeout=5
+    )
+    assert second["offered_to"] == first["peer_id"]
+    [joined] = await d.wait_for("call:peer-joined")
+    [signal] = await d.wait_for("call:signal")
+    assert joined["peer_id"] == second["peer_id"]
+    assert signal == {"call_id": call_id, "from": second["peer_id"], "description": offer}
+    came = await p.sio.call(
+        "call:join", {"call_id": call_id, "waiting": True, "offer": offer}, timeout=5
+    )
+    assert came["offered_to"] == first["peer_id"]  # the one in the call, not the waiting tab
+    to_first = (await d.wait_for("call:signal", 2))[1]
+    assert to_first["from"] == came["peer_id"] and to_first["description"] == offer
+    assert "call:signal" not in d2.events
+    # An offer that is not one is refused with the reason, and nobody joins.
+    for bad, why in (
+        ({"type": "answer", "sdp": "v=0"}, "offer"),
+        ({"type": "offer", "sdp": ""}, "at least 1"),
+        ({"type": "offer"}, "required"),
+    ):
+        refused = await p.sio.call("call:join", {"call_id": call_id, "offer": bad}, timeout=5)
+        assert refused["ok"] is False and refused["status"] == 422
+        assert why in refused["detail"], refused
+    record = (await doctor.get(f"/api/calls/{call_id}")).body
+    assert len(record["participants"]) == 3
+
+
+async def test_an_sfu_call_ignores_an_offer_sent_with_the_join(
+    doctor: Client, patient: Client, tabs: Callable[[Client], Tab]
+) -> None:
+    cid = await connect(doctor, patient)
+    d, p = tabs(doctor), tabs(patient)
+    await d.connect()
+    await p.connect()
+    call_id = (await doctor.post(f"/api/conversations/{cid}/calls", {"mode": "sfu"})).body["id"]
+    assert (await join(d, call_id))["mode"] == "sfu"
+    offer = {"type": "offer", "sdp": "v=0\r\n"}
+    came = await p.sio.call("call:join", {"call_id": call_id, "offer": offer}, timeout=5)
+    assert came["ok"] and came["mode"] == "sfu" and came["offered_to"] is None
+    # The doctor hears from the server (its SFU offers), never the patient's offer.
+    await d.wait_for("call:peer-joined")
+    await asyncio.sleep(0.3)
+    assert all(e["from"] == "sfu" for e in d.events.get("call:signal", []))

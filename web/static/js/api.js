@@ -14,10 +14,13 @@ export async function api(method, path, body) {
     options.headers["Content-Type"] = "application/json";
     options.body = JSON.stringify(body);
   }
-  let response;
-  try {
-    response = await fetch(path, options);
-  } catch {
+  return settle(await fetch(path, options).then((response) => ({ response }), (error) => ({ error })));
+}
+
+// The outcome of a fetch already made ({response} or {error}), read as api() reads its own: for
+// the requests a page starts before its modules have arrived.
+export async function settle({ response, error }) {
+  if (error || !response) {
     throw new ApiError(0, { detail: "Le serveur ne répond pas. Vérifiez votre connexion internet puis réessayez." });
   }
   if (response.status === 204) return null;

@@ -3,8 +3,9 @@
 // the page has one connection, to the server (the peer "sfu"), which carries every other
 // participant's sound and picture, one stream each, named by their peer id.
 import { io } from "/static/vendor/socket.io.esm.min.js";
-import { ApiError, api, el } from "./api.js";
+import { ApiError, api, el, settle } from "./api.js";
 import { showAfterCall } from "./aftercall.js";
+import { socketTransports } from "./early-socket.js";
 
 const $ = (id) => document.getElementById(id);
 const callId = decodeURIComponent(location.pathname.split("/").pop());
@@ -16,6 +17,11 @@ window.__tc = state; // read by the browser tests (getStats of each connection)
 state.timeline = [];
 const step = (name) => state.timeline.push([name, Math.round(performance.now())]);
 const SFU = "sfu";
+// What the page's inline script started as the page began (call.html): the camera, and the
+// requests the device check needs. Taken once; a retry asks anew.
+const early = window.__early || {};
+window.__early = null;
+const CAMERA = early.constraints || { video: { facingMode: "user", width: { ideal: 1280 }, height: { ideal: 720 } }, audio: true };
 
 const ERRORS = {
   NotAllowedError: "Vous avez refusé l'accès à la caméra ou au micro. Autorisez-les dans les réglages du navigateur (icône du cadenas dans la barre d'adresse), puis réessayez.",
@@ -40,13 +46,15 @@ async function load() {
   // The server only serves this page to a signed-in user (it redirects to the sign-in page
   // otherwise), so everything the device check needs starts at once: the wait before
   // "Rejoindre" is the slowest of them, not their sum.
-  const me = api("GET", "/api/me").then((m) => ({ m }), (e) => ({ e }));
-  const call = api("GET", `/api/calls/${encodeURIComponent(callId)}`).then((c) => ({ c }), (e) => ({ e }));
-  const camera = window.__earlyCamera || openCamera();
-  window.__earlyCamera = null;
-  const network = checkNetwork();
+  const started = (pending, path) => (pending ? pending.then(settle) : api("GET", path));
+  const me = started(early.me, "/api/me").then((m) => ({ m }), (e) => ({ e }));
+  const call = started(early.call, `/api/calls/${encodeURIComponent(callId)}`).then((c) => ({ c }), (e) => ({ e }));
+  const camera = early.camera || openCamera();
+  const network = checkNetwork(early);
+  const certificate = (early.certificate || Promise.resolve(null)).then((c) => { state.certificate = c; });
+  state.spare = prepareOffer(certificate); // its offer goes out with the join
   connectSocket(); // now, so that joining costs one round trip when the patient clicks
-  const drop = () => camera.then((r) => r.stream?.getTracks().forEach((t) => t.stop()));
+  const drop = () => { camera.then((r) => r.stream?.getTracks().forEach((t) => t.stop())); closeSpare(); early.socket?.ws.close(); };
   const who = await me;
   if (who.e) {
     drop();
@@ -74,8 +82,7 @@ async function load() {
 
 function openCamera() {
   state.stream?.getTracks().forEach((t) => t.stop());
-  const wanted = window.__cameraConstraints;
-  return navigator.mediaDevices.getUserMedia({ ...wanted, video: { ...wanted.video, facingMode: state.facing } })
+  return navigator.mediaDevices.getUserMedia({ ...CAMERA, video: { ...CAMERA.video, facingMode: state.facing } })
     .then((stream) => ({ stream }), (error) => ({ error }));
 }
 
@@ -125,15 +132,18 @@ function meter(stream) {
   } catch { /* no Web Audio: the level is only a help */ }
 }
 
-async function checkNetwork() {
+// ``pending``: the requests the page's inline script already made (the first check).
+async function checkNetwork(pending = {}) {
+  const servers = (pending.iceServers ? pending.iceServers.then(settle) : api("GET", `/api/calls/${encodeURIComponent(callId)}/ice-servers`))
+    .then((r) => r.iceServers, () => []);
+  state.iceServersKnown = servers.then((list) => { state.iceServers = list; });
   if (!navigator.onLine) { mark("check-network", "bad", "pas de connexion internet"); return; }
-  const started = performance.now();
-  const servers = api("GET", `/api/calls/${encodeURIComponent(callId)}/ice-servers`).then((r) => r.iceServers, () => []);
+  const started = pending.health ? pending.healthFrom : performance.now();
   try {
-    await api("GET", "/healthz");
+    await (pending.health ? pending.health.then(settle) : api("GET", "/healthz"));
   } catch { mark("check-network", "bad", "le serveur ne répond pas"); return; }
   const rtt = Math.round(performance.now() - started);
-  state.iceServers = await servers;
+  await state.iceServersKnown;
   const hasTurn = state.iceServers.some((s) => (Array.isArray(s.urls) ? s.urls : [s.urls]).some((u) => u.startsWith("turn")));
   if (!hasTurn) { mark("check-network", "ok", `serveur joignable (${rtt} ms)`); return; }
   const relay = await gathersRelay(state.iceServers);
@@ -178,7 +188,8 @@ function sendOwnTracks(peer) {
 
 // One transport for audio and video (max-bundle): half the candidates to gather and check,
 // where the default would first open one per kind of media.
-const newConnection = () => new RTCPeerConnection({ iceServers: state.iceServers, bundlePolicy: "max-bundle" });
+const newConnection = () => new RTCPeerConnection({ iceServers: state.iceServers, bundlePolicy: "max-bundle",
+  ...(state.certificate ? { certificates: [state.certificate] } : {}) });
 
 // Video starts at half size, then goes to full size once the link is up: the first picture is
 // a quarter of the bytes to encode, send and decode, so it shows sooner.
@@ -188,10 +199,35 @@ const FULL_SIZE_AFTER_MS = 1500;
 // other's offer (when we answer), all under one stream id so that the other end plays our sound
 // and picture together. Tracks are attached once we are in the call, not in the waiting room.
 function offerMedia(pc, peer) {
-  for (const kind of ["audio", "video"]) {
-    const sendEncodings = kind === "video" ? [{ scaleResolutionDownBy: START_SCALE }] : undefined;
-    attach(peer, pc.addTransceiver(kind, { direction: "sendrecv", streams: [state.outStream], sendEncodings }), kind);
-  }
+  for (const kind of ["audio", "video"]) attach(peer, pc.addTransceiver(kind, sending(kind)), kind);
+}
+
+const sending = (kind) => ({ direction: "sendrecv", streams: [state.outStream],
+  sendEncodings: kind === "video" ? [{ scaleResolutionDownBy: START_SCALE }] : undefined });
+
+// The connection for the first participant already in the call, made while the page loads: its
+// offer goes out with the join, and the server hands it to that participant (``offered_to``),
+// so their answer is on its way when the join is acknowledged. Its candidates wait until then.
+function prepareOffer(certificate) {
+  const spare = { pc: null, kinds: [], candidates: [], closed: false };
+  spare.offer = (async () => {
+    await Promise.all([state.iceServersKnown, certificate]);
+    if (spare.closed) return null;
+    const pc = (spare.pc = newConnection());
+    for (const kind of ["audio", "video"]) spare.kinds.push([kind, pc.addTransceiver(kind, sending(kind))]);
+    pc.onicecandidate = ({ candidate }) => spare.candidates.push(candidate ? candidate.toJSON() : null);
+    await pc.setLocalDescription();
+    return pc.localDescription.toJSON();
+  })().catch((e) => { console.warn("offer", e); return null; });
+  return spare;
+}
+
+// The prepared connection, unless a participant took it.
+function closeSpare(spare = state.spare) {
+  if (!spare) return;
+  if (state.spare === spare) state.spare = null;
+  spare.closed = true;
+  spare.pc?.close();
 }
 
 function answerMedia(pc, peer) {
@@ -247,8 +283,11 @@ function layout() {
 }
 
 function connectSocket() {
-  const socket = io({ transports: ["websocket", "polling"] });
+  step("socket-opening");
+  const socket = io({ transports: socketTransports(early.socket) });
+  early.socket = null;
   state.socket = socket;
+  socket.io.on("open", () => step("socket-open"));
   socket.on("connect", () => { step("socket-connected"); if (state.joined || state.waitingRoom) joinCall(); });
   socket.on("disconnect", () => { if (!state.leaving) status("Connexion perdue, reconnexion…"); });
   // The newcomer offers to those already here; they answer. Creating our side now would make
@@ -271,14 +310,21 @@ function connectSocket() {
   navigator.connection?.addEventListener?.("change", () => { if (!socket.active) socket.connect(); });
 }
 
-function joinCall() {
+async function joinCall() {
   const waiting = !state.joined;
   state.joining = true;
-  step("join-sent");
-  state.socket.emit("call:join", { call_id: callId, waiting }, (reply) => {
+  const spare = state.spare; // the first join only
+  state.spare = null;
+  // As it is now: with the candidates gathered since, so that the other end can start its
+  // checks as soon as it has answered (those candidates are not sent again).
+  const offer = spare && (await spare.offer) && !spare.closed ? spare.pc.localDescription.toJSON() : null;
+  if (offer) spare.candidates = spare.candidates.filter((c) => c === null);
+  step(offer ? "offer-sent" : "join-sent");
+  state.socket.emit("call:join", { call_id: callId, waiting, ...(offer ? { offer } : {}) }, (reply) => {
     state.joining = false;
     step("join-ack");
     if (!reply?.ok) {
+      closeSpare(spare);
       if (reply?.status === 409) finish(); else status(reply?.detail || "Impossible de rejoindre l'appel.");
       return;
     }
@@ -289,10 +335,14 @@ function joinCall() {
     state.sfu = reply.mode === "sfu";
     if (reply.ice_servers?.length) state.iceServers = reply.ice_servers;
     state.present = new Set(reply.peers.map((p) => p.peer_id));
+    const offeredTo = offer && spare.pc && !spare.closed ? reply.offered_to : null;
     for (const p of reply.peers) {
       setWaiting(p.peer_id, p.waiting);
-      if (state.sfu) state.names.set(p.peer_id, p.user); else ensurePeer(p.peer_id, p.user, true);
+      if (state.sfu) state.names.set(p.peer_id, p.user);
+      else if (p.peer_id === offeredTo) ensurePeer(p.peer_id, p.user, false, spare);
+      else ensurePeer(p.peer_id, p.user, true);
     }
+    if (!offeredTo || !state.peers.has(offeredTo)) closeSpare(spare);
     if (state.sfu) ensurePeer(SFU, null); // one connection, to the server, which offers it
     if (waiting && state.joined) comeIn(); // "Rejoindre" was clicked while this join was on its way
   });
@@ -314,10 +364,11 @@ function present() {
   $("present").hidden = !here.length;
 }
 
-function ensurePeer(peerId, user, offering = false) {
+// ``spare``: the prepared connection whose offer the server handed to this participant.
+function ensurePeer(peerId, user, offering = false, spare = null) {
   if (state.peers.has(peerId)) return state.peers.get(peerId);
   if (user) state.names.set(peerId, user);
-  const pc = newConnection();
+  const pc = spare?.pc || newConnection();
   // The server's connection has no tile of its own: each stream it brings gets one (sfuTile).
   const { tile, video } = peerId === SFU ? { tile: null, video: null } : makeTile(peerId);
   // Perfect negotiation: the peer with the larger id yields on glare, so two offers never deadlock.
@@ -326,6 +377,7 @@ function ensurePeer(peerId, user, offering = false) {
     restartTimer: null, queue: Promise.resolve(), earlyCandidates: [], downSince: null, lastRestart: 0, held: [], mine: new Set() };
   state.peers.set(peerId, peer);
   if (offering) offerMedia(pc, peer);
+  for (const [kind, transceiver] of spare?.kinds || []) attach(peer, transceiver, kind);
   pc.ontrack = ({ track, streams }) => {
     if (peerId === SFU) {
       if (!streams[0]) return;
@@ -338,7 +390,9 @@ function ensurePeer(peerId, user, offering = false) {
     if (!streams[0]) stream.addTrack(track);
     if (video.srcObject !== stream) video.srcObject = stream;
   };
-  pc.onicecandidate = ({ candidate }) => state.socket.emit("call:signal", { call_id: callId, to: peerId, candidate: candidate ? candidate.toJSON() : null });
+  const sendCandidate = (candidate) => state.socket.emit("call:signal", { call_id: callId, to: peerId, candidate });
+  for (const candidate of spare?.candidates.splice(0) || []) sendCandidate(candidate);
+  pc.onicecandidate = ({ candidate }) => sendCandidate(candidate ? candidate.toJSON() : null);
   pc.onnegotiationneeded = async () => {
     try {
       peer.makingOffer = true;
@@ -411,6 +465,7 @@ async function handleSignal(peer, { from, description, candidate }) {
   const pc = peer.pc;
   try {
     if (description) {
+      step(`${description.type}-arrived`);
       if (description.type === "answer" && pc.signalingState === "stable") {
         // The answer to an offer we rolled back in a glare: the other end now holds our stale
         // ICE credentials and would check forever. Renegotiate from here, now that it is stable.
@@ -427,6 +482,7 @@ async function handleSignal(peer, { from, description, candidate }) {
         if (from === SFU) uplinkMedia(pc, peer, description.sdp); else answerMedia(pc, peer);
         await pc.setLocalDescription();
         state.socket.emit("call:signal", { call_id: callId, to: from, description: pc.localDescription.toJSON() });
+        step("answer-sent");
         // After the answer is on its way (the encoder starts once the link is up, later).
         if (!peer.fullSizeTimer) scaleVideo(pc, START_SCALE);
       }
