@@ -10,7 +10,7 @@ import { socketTransports } from "./early-socket.js";
 const $ = (id) => document.getElementById(id);
 const callId = decodeURIComponent(location.pathname.split("/").pop());
 const state = { me: null, call: null, stream: null, socket: null, peerId: null, iceServers: [],
-  peers: new Map(), names: new Map(), waitingPeers: new Set(), sfu: false, tiles: new Map(), present: new Set(), outStream: new MediaStream(), facing: "user", statsTimer: null, joined: false, leaving: false };
+  peers: new Map(), names: new Map(), waitingPeers: new Set(), sfu: false, tiles: new Map(), present: new Set(), outStream: null, facing: "user", statsTimer: null, joined: false, leaving: false };
 window.__tc = state; // read by the browser tests (getStats of each connection)
 // When each step of joining happened (ms since the page opened): read by bench/ and kept for
 // troubleshooting a slow start.
@@ -21,6 +21,7 @@ const SFU = "sfu";
 // requests the device check needs. Taken once; a retry asks anew.
 const early = window.__early || {};
 window.__early = null;
+state.outStream = early.outStream || new MediaStream();
 const CAMERA = early.constraints || { video: { facingMode: "user", width: { ideal: 1280 }, height: { ideal: 720 } }, audio: true };
 
 const ERRORS = {
@@ -51,8 +52,8 @@ async function load() {
   const call = started(early.call, `/api/calls/${encodeURIComponent(callId)}`).then((c) => ({ c }), (e) => ({ e }));
   const camera = early.camera || openCamera();
   const network = checkNetwork(early);
-  const certificate = (early.certificate || Promise.resolve(null)).then((c) => { state.certificate = c; });
-  state.spare = prepareOffer(certificate); // its offer goes out with the join
+  early.certificate?.then((c) => { state.certificate = c; });
+  state.spare = early.spare || null; // its offer goes out with the join
   connectSocket(); // now, so that joining costs one round trip when the patient clicks
   const drop = () => { camera.then((r) => r.stream?.getTracks().forEach((t) => t.stop())); closeSpare(); early.socket?.ws.close(); };
   const who = await me;
@@ -134,8 +135,8 @@ function meter(stream) {
 
 // ``pending``: the requests the page's inline script already made (the first check).
 async function checkNetwork(pending = {}) {
-  const servers = (pending.iceServers ? pending.iceServers.then(settle) : api("GET", `/api/calls/${encodeURIComponent(callId)}/ice-servers`))
-    .then((r) => r.iceServers, () => []);
+  const servers = pending.iceServers ? pending.iceServers.then((list) => list || [])
+    : api("GET", `/api/calls/${encodeURIComponent(callId)}/ice-servers`).then((r) => r.iceServers, () => []);
   state.iceServersKnown = servers.then((list) => { state.iceServers = list; });
   if (!navigator.onLine) { mark("check-network", "bad", "pas de connexion internet"); return; }
   const started = pending.health ? pending.healthFrom : performance.now();
@@ -205,23 +206,6 @@ function offerMedia(pc, peer) {
 const sending = (kind) => ({ direction: "sendrecv", streams: [state.outStream],
   sendEncodings: kind === "video" ? [{ scaleResolutionDownBy: START_SCALE }] : undefined });
 
-// The connection for the first participant already in the call, made while the page loads: its
-// offer goes out with the join, and the server hands it to that participant (``offered_to``),
-// so their answer is on its way when the join is acknowledged. Its candidates wait until then.
-function prepareOffer(certificate) {
-  const spare = { pc: null, kinds: [], candidates: [], closed: false };
-  spare.offer = (async () => {
-    await Promise.all([state.iceServersKnown, certificate]);
-    if (spare.closed) return null;
-    const pc = (spare.pc = newConnection());
-    for (const kind of ["audio", "video"]) spare.kinds.push([kind, pc.addTransceiver(kind, sending(kind))]);
-    pc.onicecandidate = ({ candidate }) => spare.candidates.push(candidate ? candidate.toJSON() : null);
-    await pc.setLocalDescription();
-    return pc.localDescription.toJSON();
-  })().catch((e) => { console.warn("offer", e); return null; });
-  return spare;
-}
-
 // The prepared connection, unless a participant took it.
 function closeSpare(spare = state.spare) {
   if (!spare) return;
@@ -235,7 +219,7 @@ function answerMedia(pc, peer) {
     if (peer.mine.has(transceiver) || transceiver.currentDirection === "stopped") continue;
     transceiver.direction = "sendrecv";
     transceiver.sender.setStreams?.(state.outStream);
-    attach(peer, transceiver, transceiver.receiver.track.kind);
+    attach(peer, transceiver, transceiver.receiver.track.kind, true);
   }
 }
 
@@ -252,9 +236,11 @@ function uplinkMedia(pc, peer, sdp) {
   }
 }
 
-function attach(peer, transceiver, kind) {
+// ``afterAnswer``: attached once our answer is out, so that starting the encoder does not hold
+// the answer back (sendOwnTracks, in handleSignal).
+function attach(peer, transceiver, kind, afterAnswer = false) {
   peer.mine.add(transceiver);
-  if (!state.joined) { peer.held.push({ sender: transceiver.sender, kind }); return; }
+  if (!state.joined || afterAnswer) { peer.held.push({ sender: transceiver.sender, kind }); return; }
   const track = state.stream?.getTracks().find((t) => t.kind === kind);
   if (track) transceiver.sender.replaceTrack(track).catch((e) => console.warn("send", e));
 }
@@ -315,8 +301,9 @@ async function joinCall() {
   state.joining = true;
   const spare = state.spare; // the first join only
   state.spare = null;
-  // As it is now: with the candidates gathered since, so that the other end can start its
-  // checks as soon as it has answered (those candidates are not sent again).
+  // The connection the page's inline script prepared (call.html), whose offer is taken as it is
+  // now: with the candidates gathered since, so that the other end can start its checks as
+  // soon as it has answered (those candidates are not sent again).
   const offer = spare && (await spare.offer) && !spare.closed ? spare.pc.localDescription.toJSON() : null;
   if (offer) spare.candidates = spare.candidates.filter((c) => c === null);
   step(offer ? "offer-sent" : "join-sent");
@@ -483,6 +470,7 @@ async function handleSignal(peer, { from, description, candidate }) {
         await pc.setLocalDescription();
         state.socket.emit("call:signal", { call_id: callId, to: from, description: pc.localDescription.toJSON() });
         step("answer-sent");
+        if (state.joined) sendOwnTracks(peer);
         // After the answer is on its way (the encoder starts once the link is up, later).
         if (!peer.fullSizeTimer) scaleVideo(pc, START_SCALE);
       }
