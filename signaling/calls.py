@@ -70,6 +70,13 @@ def _offer_target(others: list[tuple[CallPeer, User]]) -> str | None:
     return first[0].id if first else None
 
 
+def _invalid(exc: ValidationError) -> str:
+    """The first problem with an event's body, and where it is (``offer.type: …``)."""
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"])
+    return f"{where}: {error['msg']}" if where else str(error["msg"])
+
+
 def _bad(detail: str, status: int = 422) -> dict[str, Any]:
     return {"ok": False, "status": status, "detail": detail}
 
@@ -120,7 +127,7 @@ def register_call_handlers(
         try:
             body = JoinBody.model_validate(data if isinstance(data, dict) else {})
         except ValidationError as exc:
-            return _bad(str(exc.errors()[0]["msg"]))
+            return _bad(_invalid(exc))
         services = services_of_app()
         session = await sio.get_session(sid)
         try:
@@ -200,7 +207,7 @@ def register_call_handlers(
         try:
             body = SignalBody.model_validate(data if isinstance(data, dict) else {})
         except ValidationError as exc:
-            return _bad(str(exc.errors()[0]["msg"]))
+            return _bad(_invalid(exc))
         # A null candidate is meaningful (end of candidates): look at the keys, not values.
         if ("description" in data) == ("candidate" in data):
             return _bad("un seul de description ou candidate attendu")
@@ -245,7 +252,7 @@ def register_call_handlers(
         try:
             body = ReadyBody.model_validate(data if isinstance(data, dict) else {})
         except ValidationError as exc:
-            return _bad(str(exc.errors()[0]["msg"]))
+            return _bad(_invalid(exc))
         services = services_of_app()
         async with services.sessionmaker() as db:
             peer = await service.ready(db, services, body.call_id, sid)
@@ -263,7 +270,7 @@ def register_call_handlers(
         try:
             body = StatsBody.model_validate(data if isinstance(data, dict) else {})
         except ValidationError as exc:
-            return _bad(str(exc.errors()[0]["msg"]))
+            return _bad(_invalid(exc))
         if len(str(body.stats)) > 4096:
             return _bad("échantillon trop gros", 413)
         services = services_of_app()

@@ -262,9 +262,9 @@ async def test_an_offer_sent_with_the_join_goes_to_the_first_one_in_the_call(
     assert "call:signal" not in d2.events
     # An offer that is not one is refused with the reason, and nobody joins.
     for bad, why in (
-        ({"type": "answer", "sdp": "v=0"}, "offer"),
-        ({"type": "offer", "sdp": ""}, "at least 1"),
-        ({"type": "offer"}, "required"),
+        ({"type": "answer", "sdp": "v=0"}, "offer.type: Input should be 'offer'"),
+        ({"type": "offer", "sdp": ""}, "offer.sdp: String should have at least 1 character"),
+        ({"type": "offer"}, "offer.sdp: Field required"),
     ):
         refused = await p.sio.call("call:join", {"call_id": call_id, "offer": bad}, timeout=5)
         assert refused["ok"] is False and refused["status"] == 422
