@@ -289,3 +289,83 @@ async def test_an_sfu_call_ignores_an_offer_sent_with_the_join(
     await d.wait_for("call:peer-joined")
     await asyncio.sleep(0.3)
     assert all(e["from"] == "sfu" for e in d.events.get("call:signal", []))
+
+
+async def test_a_standby_offer_is_answered_once_by_the_next_to_join(
+    doctor: Client, patient: Client, tabs: Callable[[Client], Tab]
+) -> None:
+    """A participant keeps an offer ready for whoever joins next: members see it with the call,
+    the first newcomer's answer reaches its owner, and nobody else can take it."""
+    cid = await connect(doctor, patient)
+    d, p, p2 = tabs(doctor), tabs(patient), tabs(patient)
+    for tab in (d, p, p2):
+        await tab.connect()
+    call_id = (await doctor.post(f"/api/conversations/{cid}/calls", {})).body["id"]
+    offer = {"type": "offer", "sdp": "v=0\r\no=- 7 2 IN IP4 127.0.0.1\r\ns=standby\r\n"}
+    # Only a peer of the call may leave one.
+    outsider = await p.sio.call(
+        "call:standby", {"call_id": call_id, "description": offer}, timeout=5
+    )
+    assert outsider["ok"] is False and outsider["status"] == 404
+    doctor_peer = (await join(d, call_id))["peer_id"]
+    bad = await d.sio.call(
+        "call:standby",
+        {"call_id": call_id, "description": {"type": "answer", "sdp": "v=0"}},
+        timeout=5,
+    )
+    assert bad["status"] == 422 and bad["detail"].startswith("description.type")
+    posted = await d.sio.call("call:standby", {"call_id": call_id, "description": offer}, timeout=5)
+    assert posted["ok"] and posted["standby_id"]
+    [seen] = (await patient.get(f"/api/calls/{call_id}")).body["standby_offers"]
+    assert seen == {
+        "peer_id": doctor_peer,
+        "standby_id": posted["standby_id"],
+        "description": offer,
+    }
+    stranger = await patient.get(f"/api/calls/{call_id}x")
+    assert stranger.status == 404
+
+    answer = {"type": "answer", "sdp": "v=0\r\ns=answer\r\n"}
+    standby_answer = {"to": doctor_peer, "standby_id": posted["standby_id"], "description": answer}
+    came = await p.sio.call(
+        "call:join", {"call_id": call_id, "waiting": True, "answers": [standby_answer]}, timeout=5
+    )
+    assert came["answered"] == [doctor_peer]
+    [signal] = await d.wait_for("call:signal")
+    assert signal == {
+        "call_id": call_id,
+        "from": came["peer_id"],
+        "standby_id": posted["standby_id"],
+        "description": answer,
+    }
+    # Taken: it is no longer shown, and a second newcomer's answer to it goes nowhere (their
+    # page offers instead; here that offer goes to the doctor, the first one in the call).
+    assert (await patient.get(f"/api/calls/{call_id}")).body["standby_offers"] == []
+    late = await p2.sio.call(
+        "call:join", {"call_id": call_id, "answers": [standby_answer], "offer": offer}, timeout=5
+    )
+    assert late["answered"] == [] and late["offered_to"] == doctor_peer
+    relayed = await d.wait_for("call:signal", 2)
+    assert relayed[1]["from"] == late["peer_id"] and "standby_id" not in relayed[1]
+    # A new standby replaces the last; when its owner leaves, it goes with them.
+    again = await d.sio.call("call:standby", {"call_id": call_id, "description": offer}, timeout=5)
+    assert again["standby_id"] != posted["standby_id"]
+    assert len((await patient.get(f"/api/calls/{call_id}")).body["standby_offers"]) == 1
+    assert (await d.sio.call("call:leave", {"call_id": call_id}, timeout=5))["ok"]
+    assert (await patient.get(f"/api/calls/{call_id}")).body["standby_offers"] == []
+
+
+async def test_no_standby_offers_in_an_sfu_call(
+    doctor: Client, patient: Client, tabs: Callable[[Client], Tab]
+) -> None:
+    cid = await connect(doctor, patient)
+    d = tabs(doctor)
+    await d.connect()
+    call_id = (await doctor.post(f"/api/conversations/{cid}/calls", {"mode": "sfu"})).body["id"]
+    await join(d, call_id)
+    offer = {"type": "offer", "sdp": "v=0\r\n"}
+    refused = await d.sio.call(
+        "call:standby", {"call_id": call_id, "description": offer}, timeout=5
+    )
+    assert refused["ok"] is False and refused["status"] == 409
+    assert (await patient.get(f"/api/calls/{call_id}")).body["standby_offers"] == []
