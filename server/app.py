@@ -26,7 +26,7 @@ from server.documents.routes import routes as document_routes
 from server.http.access_log import access_log_middleware
 from server.http.auth import csrf_middleware
 from server.http.headers import security_headers_middleware
-from server.http.keys import MESSAGE_WRITER, SERVICES, SFU_CALLS, STANDBY_OFFERS
+from server.http.keys import MESSAGE_WRITER, SERVICES, SFU_CALLS
 from server.http.problems import problem_middleware
 from server.invitations.delivery import run_worker
 from server.invitations.routes import routes as invitation_routes
@@ -49,7 +49,6 @@ from server.services import Services
 from server.settings import Settings
 from signaling.calls import register_call_handlers
 from signaling.server import SocketPublisher, create_socket_server, register_handlers
-from signaling.standby import StandbyOffers
 
 
 @dataclass(frozen=True)
@@ -74,8 +73,7 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> web.Ap
     )
     sio = create_socket_server(settings)
     register_handlers(sio, lambda: app[SERVICES])
-    standby = app[STANDBY_OFFERS] = StandbyOffers()
-    sfu = register_call_handlers(sio, lambda: app[SERVICES], standby)
+    sfu = register_call_handlers(sio, lambda: app[SERVICES])
     app[SFU_CALLS] = sfu
     sio.attach(app)
 

@@ -21,7 +21,6 @@ from server.http.serialize import person_json
 from server.models import Call, CallPeer, User
 from server.services import Services
 from signaling.media_router import MediaRouter
-from signaling.standby import StandbyOffers
 
 log = logging.getLogger("teleconsult.signaling.calls")
 
@@ -34,27 +33,6 @@ class Offer(BaseModel):
     sdp: str = Field(min_length=1, max_length=MAX_SDP)
 
 
-class Answer(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    type: Literal["answer"]
-    sdp: str = Field(min_length=1, max_length=MAX_SDP)
-
-
-class StandbyAnswer(BaseModel):
-    """A newcomer's answer to the standby offer of a participant already in the call."""
-
-    model_config = ConfigDict(extra="forbid")
-    to: str = Field(min_length=1, max_length=64)
-    standby_id: str = Field(min_length=1, max_length=64)
-    description: Answer
-
-
-class StandbyBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    call_id: str = Field(min_length=1, max_length=64)
-    description: Offer
-
-
 class JoinBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     call_id: str = Field(min_length=1, max_length=64)
@@ -63,9 +41,6 @@ class JoinBody(BaseModel):
     # A connection the page prepared while it loaded: handed to the first participant already
     # in a peer-to-peer call (``offered_to`` in the reply), who answers it at once.
     offer: Offer | None = None
-    # Answers to the standby offers the page found in the call (GET /api/calls/{id}): each
-    # goes to its participant, if that standby is still standing (``answered`` in the reply).
-    answers: list[StandbyAnswer] = Field(default_factory=list, max_length=3)
 
 
 class ReadyBody(BaseModel):
@@ -107,7 +82,7 @@ def _bad(detail: str, status: int = 422) -> dict[str, Any]:
 
 
 def register_call_handlers(
-    sio: socketio.AsyncServer, services_of_app: Callable[[], Services], standby: StandbyOffers
+    sio: socketio.AsyncServer, services_of_app: Callable[[], Services]
 ) -> MediaRouter:
     """Returns where the SFU side of calls in ``mode:"sfu"`` runs (a media node, or here)."""
     pending: set[asyncio.Task[None]] = set()
@@ -138,7 +113,6 @@ def register_call_handlers(
                 await sio.emit("call:ended", {"call_id": call_id}, room=call_room(call_id))
 
     async def announce_left(peer: CallPeer, empty: bool) -> None:
-        standby.drop(peer.call_id, peer.id)
         await sio.emit(
             "call:peer-left",
             {"call_id": peer.call_id, "peer_id": peer.id},
@@ -196,26 +170,7 @@ def register_call_handlers(
             room=call_room(body.call_id),
             skip_sid=sid,
         )
-        answered: list[str] = []
-        in_call = {p.id for p, _ in others}
-        for answer in body.answers if mode == "p2p" else []:
-            if answer.to not in in_call or not standby.take(
-                body.call_id, answer.to, answer.standby_id
-            ):
-                continue  # gone, or its standby taken: the page offers to them instead
-            answered.append(answer.to)
-            await sio.emit(
-                "call:signal",
-                {
-                    "call_id": body.call_id,
-                    "from": peer.id,
-                    "standby_id": answer.standby_id,
-                    "description": answer.description.model_dump(),
-                },
-                room=peer_room(body.call_id, answer.to),
-            )
-        unanswered = [(p, u) for p, u in others if p.id not in answered]
-        offered_to = _offer_target(unanswered) if mode == "p2p" and body.offer else None
+        offered_to = _offer_target(others) if mode == "p2p" and body.offer else None
         if offered_to is not None and body.offer is not None:
             # After call:peer-joined, on the same socket: they know who is offering.
             await sio.emit(
@@ -239,7 +194,6 @@ def register_call_handlers(
             "mode": mode,
             "peer_id": peer.id,
             "offered_to": offered_to,
-            "answered": answered,
             "peers": [
                 {"peer_id": p.id, "user": person_json(u), "waiting": p.ready_at is None}
                 for p, u in others
@@ -346,26 +300,8 @@ def register_call_handlers(
         await announce_left(peer, empty)
         return {"ok": True}
 
-    async def post_standby(sid: str, data: Any) -> dict[str, Any]:
-        """A participant's offer for whoever joins next (signaling/standby.py)."""
-        try:
-            body = StandbyBody.model_validate(data if isinstance(data, dict) else {})
-        except ValidationError as exc:
-            return _bad(_invalid(exc))
-        session = await sio.get_session(sid)
-        peer_id = (session.get("peers") or {}).get(body.call_id)
-        if peer_id is None:
-            return _bad("Pair introuvable dans cet appel.", 404)
-        if body.call_id in session.get("sfu_calls", []):
-            return _bad("Dans un appel par le serveur média, c'est lui qui propose.", 409)
-        standby_id = standby.put(body.call_id, peer_id, body.description.model_dump())
-        return {"ok": True, "standby_id": standby_id}
-
     async def disconnect(sid: str, *_: Any) -> None:
         services = services_of_app()
-        session = await sio.get_session(sid)
-        for call_id, peer_id in (session.get("peers") or {}).items():
-            standby.drop(call_id, peer_id)
         try:
             async with services.sessionmaker() as db:
                 for peer in await service.peers_of_sid(db, sid):
@@ -380,7 +316,6 @@ def register_call_handlers(
     sio.on("call:join", join)
     sio.on("call:signal", signal)
     sio.on("call:ready", ready)
-    sio.on("call:standby", post_standby)
     sio.on("call:stats", stats)
     sio.on("call:leave", leave)
     sio.on("disconnect", disconnect)

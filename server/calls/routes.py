@@ -15,10 +15,9 @@ from server.errors import Forbidden
 from server.events import call_room, conversation_room, user_room
 from server.http.auth import client_ip, require_user
 from server.http.docs import documented
-from server.http.keys import SFU_CALLS, STANDBY_OFFERS, services_of
+from server.http.keys import SFU_CALLS, services_of
 from server.http.parsing import parse_body
 from server.http.serialize import iso, person_json
-from server.models import CallStatus
 from server.services import Services
 
 routes = web.RouteTableDef()
@@ -166,14 +165,6 @@ async def show(request: web.Request) -> web.Response:
         view = await service.call_view(db, call, conversation.conversation)
         events = await service.timeline(db, call.id)
         body = call_json(services, view, events)
-        active = {p.id for p, _ in view.peers if p.left_at is None}
-        # Offers ready for whoever joins next (signaling/standby.py): the page answers them as
-        # it loads, and its join brings the answers.
-        body["standby_offers"] = (
-            request.app[STANDBY_OFFERS].of_call(call.id, active)
-            if call.mode == "p2p" and call.status != CallStatus.ENDED
-            else []
-        )
         body["conversation"] = {
             "id": conversation.conversation.id,
             "patient": person_json(conversation.patient),

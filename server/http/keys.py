@@ -7,12 +7,10 @@ from aiohttp import web
 from server.conversations.group_commit import MessageWriter
 from server.services import Services
 from signaling.media_router import MediaRouter
-from signaling.standby import StandbyOffers
 
 SERVICES = web.AppKey("services", Services)
 MESSAGE_WRITER = web.AppKey("message_writer", MessageWriter)
 SFU_CALLS = web.AppKey("sfu_calls", MediaRouter)
-STANDBY_OFFERS = web.AppKey("standby_offers", StandbyOffers)
 
 
 def services_of(request: web.Request) -> Services:

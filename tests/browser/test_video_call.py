@@ -72,16 +72,14 @@ async def test_doctor_calls_patient_joins_and_media_flows_both_ways(
     await expect(arriving).to_contain_text("vérifie sa caméra et son micro")
     await expect(patient.locator("#present")).to_have_text("Déjà dans l'appel : Dr Claire Martin.")
     await media_from_everyone(patient, 1)  # the doctor's picture is already arriving
-    # The call page made one socket, opened as it started and then used by socket.io. The
-    # doctor had an offer standing by: the patient's page answered it as it loaded, its join
-    # brought the answer, and nobody had to answer an offer of the patient's.
+    # The call page made one socket, opened as it started and then used by socket.io; its
+    # connection's offer went out with its join, before the answer to it.
     assert [u for u in sockets if "/socket.io/" in u] == [
         f"{base}/socket.io/?EIO=4&transport=websocket".replace("http", "ws")
     ]
     steps = [name for name, _ in await patient.evaluate("window.__tc.timeline")]
-    assert steps.count("standby-answered") == 1 and "join-sent" not in steps
-    assert steps.index("standby-answered") < steps.index("join-ack")
-    assert "answer-received" not in steps
+    assert steps.count("offer-sent") == 1 and "join-sent" not in steps
+    assert steps.index("offer-sent") < steps.index("join-ack") < steps.index("answer-received")
     await asyncio.sleep(1.5)
     [held] = await doctor.evaluate(MEDIA_IN)
     assert held == {"video": 0, "audio": 0}, held

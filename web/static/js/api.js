@@ -17,16 +17,14 @@ export async function api(method, path, body) {
   return settle(await fetch(path, options).then((response) => ({ response }), (error) => ({ error })));
 }
 
-// The outcome of a fetch already made ({response} or {error}; with ``data`` when its body was
-// read already), read as api() reads its own: for the requests a page starts before its modules
-// have arrived.
-export async function settle(result) {
-  const { response, error } = result;
+// The outcome of a fetch already made ({response} or {error}), read as api() reads its own: for
+// the requests a page starts before its modules have arrived.
+export async function settle({ response, error }) {
   if (error || !response) {
     throw new ApiError(0, { detail: "Le serveur ne répond pas. Vérifiez votre connexion internet puis réessayez." });
   }
   if (response.status === 204) return null;
-  const data = "data" in result ? result.data : await response.json().catch(() => null);
+  const data = await response.json().catch(() => null);
   if (!response.ok) throw new ApiError(response.status, data);
   return data;
 }

@@ -52,17 +52,10 @@ async function load() {
   const call = started(early.call, `/api/calls/${encodeURIComponent(callId)}`).then((c) => ({ c }), (e) => ({ e }));
   const camera = early.camera || openCamera();
   const network = checkNetwork(early);
-  state.certificateKnown = (early.certificate || Promise.resolve(null)).then((c) => { state.certificate = c; });
+  early.certificate?.then((c) => { state.certificate = c; });
   state.spare = early.spare || null; // its offer goes out with the join
-  // Our answers to the offers standing by (call.html): they go out with the join.
-  state.answered = early.answers || Promise.resolve([]);
   connectSocket(); // now, so that joining costs one round trip when the patient clicks
-  const drop = () => {
-    camera.then((r) => r.stream?.getTracks().forEach((t) => t.stop()));
-    closeSpare();
-    state.answered?.then((answers) => answers.forEach((a) => a.pc.close()));
-    early.socket?.ws.close();
-  };
+  const drop = () => { camera.then((r) => r.stream?.getTracks().forEach((t) => t.stop())); closeSpare(); early.socket?.ws.close(); };
   const who = await me;
   if (who.e) {
     drop();
@@ -216,41 +209,6 @@ function offerMedia(pc, peer) {
 const sending = (kind) => ({ direction: "sendrecv", streams: [state.outStream],
   sendEncodings: kind === "video" ? [{ scaleResolutionDownBy: START_SCALE }] : undefined });
 
-// Our own standby offer, once we are in the call, and again each time a newcomer took it.
-async function postStandby() {
-  closeStandby();
-  if (state.sfu || state.leaving || !state.peerId) return;
-  const standby = (state.standby = { pc: newConnection(), kinds: [], candidates: [], closed: false, id: null });
-  try {
-    for (const kind of ["audio", "video"]) standby.kinds.push([kind, standby.pc.addTransceiver(kind, sending(kind))]);
-    standby.pc.onicecandidate = ({ candidate }) => standby.candidates.push(candidate ? candidate.toJSON() : null);
-    await standby.pc.setLocalDescription();
-    await gathered(standby.pc, 1000); // the newcomer gets our candidates with the offer
-    if (standby.closed) return;
-    standby.candidates = standby.candidates.filter((c) => c === null);
-    state.socket.emit("call:standby", { call_id: callId, description: standby.pc.localDescription.toJSON() }, (reply) => {
-      if (reply?.ok && !standby.closed) standby.id = reply.standby_id;
-    });
-  } catch (e) { console.warn("standby", e); closeStandby(); }
-}
-
-function closeStandby() {
-  if (!state.standby) return;
-  state.standby.closed = true;
-  state.standby.pc.close();
-  state.standby = null;
-}
-
-function gathered(pc, within) {
-  return new Promise((resolve) => {
-    if (pc.iceGatheringState === "complete") { resolve(); return; }
-    const timer = setTimeout(resolve, within);
-    pc.addEventListener("icegatheringstatechange", () => {
-      if (pc.iceGatheringState === "complete") { clearTimeout(timer); resolve(); }
-    });
-  });
-}
-
 // The prepared connection, unless a participant took it.
 function closeSpare(spare = state.spare) {
   if (!spare) return;
@@ -341,34 +299,20 @@ function connectSocket() {
   navigator.connection?.addEventListener?.("change", () => { if (!socket.active) socket.connect(); });
 }
 
-const PREPARED_WITHIN_MS = 1500;
-const within = (promise, ms, otherwise) => Promise.race([promise, new Promise((r) => setTimeout(() => r(otherwise), ms))]);
-
 async function joinCall() {
   const waiting = !state.joined;
   state.joining = true;
   const spare = state.spare; // the first join only
   state.spare = null;
-  const answered = (await state.answered) || [];
-  state.answered = null;
-  // Not held up by a connection that is slow to prepare: those go the usual way.
-  const ready = await Promise.all(answered.map((a) => within(a.ready, PREPARED_WITHIN_MS, false)));
-  const answers = answered.filter((a, i) => ready[i] && !a.closed).map((a) => {
-    a.candidates = a.candidates.filter((c) => c === null); // the description has them
-    return { to: a.to, standby_id: a.standbyId, description: a.pc.localDescription.toJSON() };
-  });
   // The connection the page's inline script prepared (call.html), whose offer is taken as it is
   // now: with the candidates gathered since, so that the other end can start its checks as
   // soon as it has answered (those candidates are not sent again).
-  const offer = spare && (await within(spare.offer, PREPARED_WITHIN_MS, null)) && !spare.closed ? spare.pc.localDescription.toJSON() : null;
+  const offer = spare && (await spare.offer) && !spare.closed ? spare.pc.localDescription.toJSON() : null;
   if (offer) spare.candidates = spare.candidates.filter((c) => c === null);
   step(offer ? "offer-sent" : "join-sent");
-  if (answers.length) step("standby-answered");
-  state.socket.emit("call:join", { call_id: callId, waiting, ...(offer ? { offer } : {}), ...(answers.length ? { answers } : {}) }, (reply) => {
+  state.socket.emit("call:join", { call_id: callId, waiting, ...(offer ? { offer } : {}) }, (reply) => {
     state.joining = false;
     step("join-ack");
-    const taken = new Set(reply?.answered || []);
-    for (const a of answered) if (!taken.has(a.to)) { a.closed = true; a.pc?.close(); }
     if (!reply?.ok) {
       closeSpare(spare);
       if (reply?.status === 409) finish(); else status(reply?.detail || "Impossible de rejoindre l'appel.");
@@ -385,13 +329,11 @@ async function joinCall() {
     for (const p of reply.peers) {
       setWaiting(p.peer_id, p.waiting);
       if (state.sfu) state.names.set(p.peer_id, p.user);
-      else if (taken.has(p.peer_id)) ensurePeer(p.peer_id, p.user, false, answered.find((a) => a.to === p.peer_id));
       else if (p.peer_id === offeredTo) ensurePeer(p.peer_id, p.user, false, spare);
       else ensurePeer(p.peer_id, p.user, true);
     }
     if (!offeredTo || !state.peers.has(offeredTo)) closeSpare(spare);
     if (state.sfu) ensurePeer(SFU, null); // one connection, to the server, which offers it
-    else postStandby();
     if (waiting && state.joined) comeIn(); // "Rejoindre" was clicked while this join was on its way
   });
 }
@@ -417,7 +359,6 @@ function ensurePeer(peerId, user, offering = false, spare = null) {
   if (state.peers.has(peerId)) return state.peers.get(peerId);
   if (user) state.names.set(peerId, user);
   const pc = spare?.pc || newConnection();
-  if (spare?.tracks) scaleVideo(pc, START_SCALE); // an answer made as the page loaded (call.html)
   // The server's connection has no tile of its own: each stream it brings gets one (sfuTile).
   const { tile, video } = peerId === SFU ? { tile: null, video: null } : makeTile(peerId);
   // Perfect negotiation: the peer with the larger id yields on glare, so two offers never deadlock.
@@ -439,7 +380,6 @@ function ensurePeer(peerId, user, offering = false, spare = null) {
     if (!streams[0]) stream.addTrack(track);
     if (video.srcObject !== stream) video.srcObject = stream;
   };
-  for (const event of spare?.tracks || []) pc.ontrack(event); // arrived while it was prepared
   const sendCandidate = (candidate) => state.socket.emit("call:signal", { call_id: callId, to: peerId, candidate });
   for (const candidate of spare?.candidates.splice(0) || []) sendCandidate(candidate);
   pc.onicecandidate = ({ candidate }) => sendCandidate(candidate ? candidate.toJSON() : null);
@@ -451,7 +391,6 @@ function ensurePeer(peerId, user, offering = false, spare = null) {
       state.socket.emit("call:signal", { call_id: callId, to: peerId, description: pc.localDescription.toJSON() });
     } catch (e) { console.warn(e); } finally { peer.makingOffer = false; }
   };
-  pc.onconnectionstatechange = () => step(`link-${pc.connectionState}`); // ICE and DTLS
   pc.oniceconnectionstatechange = () => {
     const s = pc.iceConnectionState;
     step(`ice-${s}`);
@@ -473,7 +412,6 @@ function ensurePeer(peerId, user, offering = false, spare = null) {
       status("");
     }
   };
-  if (spare && iceUp(pc)) pc.oniceconnectionstatechange(); // it came up while it was prepared
   layout();
   return peer;
 }
@@ -507,13 +445,6 @@ function dropTile(peerId) {
 }
 
 function onSignal(message) {
-  // A newcomer answered our standby offer: that connection is now theirs; another one stands by.
-  const standby = state.standby;
-  if (message.standby_id && standby?.id === message.standby_id && !state.peers.has(message.from)) {
-    state.standby = null;
-    ensurePeer(message.from, state.names.get(message.from), false, standby);
-    postStandby();
-  }
   const peer = state.peers.get(message.from) || ensurePeer(message.from, state.names.get(message.from));
   // One message at a time per peer, in arrival order: a candidate must not overtake the
   // description it belongs to while that description is still being applied.
@@ -637,7 +568,6 @@ function afterCall() {
 
 function finish() {
   state.leaving = true;
-  closeStandby();
   clearInterval(state.statsTimer);
   clearInterval(state.watchdogTimer);
   for (const id of [...state.peers.keys()]) dropPeer(id);
