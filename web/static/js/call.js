@@ -391,6 +391,7 @@ function ensurePeer(peerId, user, offering = false, spare = null) {
       state.socket.emit("call:signal", { call_id: callId, to: peerId, description: pc.localDescription.toJSON() });
     } catch (e) { console.warn(e); } finally { peer.makingOffer = false; }
   };
+  pc.onconnectionstatechange = () => step(`link-${pc.connectionState}`); // ICE and DTLS
   pc.oniceconnectionstatechange = () => {
     const s = pc.iceConnectionState;
     step(`ice-${s}`);
