@@ -157,3 +157,21 @@ async def test_three_party_sfu_call(
     record = (await doctor_api.get(f"/api/calls/{call['id']}")).body
     forwarded = [e for e in record["timeline"] if e["kind"] == "forwarded"]
     assert len(forwarded) == 1 and len(forwarded[0]["data"]["tracks"]) == 2
+
+    # She comes back (a reload: a new peer in the call). The server forwards her tracks to the
+    # others again, and theirs to her, on the same one connection each.
+    await pages[2].goto(f"{base}/c/{call['id']}")
+    await pages[2].get_by_role("button", name="Rejoindre la consultation").click()
+    back = await streams_from(pages[2], 2)
+    assert back["connections"] == 1
+    for page in pages[:2]:
+        await expect(page.locator("#remotes .remote")).to_have_count(2)
+        her = page.locator("#remotes .remote", has_text="Nina Nurse").locator("video")
+        deadline = time.monotonic() + 20
+        while await her.evaluate("v => v.getVideoPlaybackQuality().totalVideoFrames") < 10:
+            assert time.monotonic() < deadline, "her picture did not come back"
+            await asyncio.sleep(0.3)
+        assert (await page.evaluate("window.__tc.peers.size")) == 1
+    stats = await router.stats(call["id"])
+    assert len(stats) == 6 and all(len(p["subscribers"]) == 2 for p in stats)
+    assert codec_work == {"encode": set(), "decode": set()}
