@@ -299,6 +299,8 @@ function connectSocket() {
   navigator.connection?.addEventListener?.("change", () => { if (!socket.active) socket.connect(); });
 }
 
+const PREPARED_WITHIN_MS = 1500;
+
 async function joinCall() {
   const waiting = !state.joined;
   state.joining = true;
@@ -307,7 +309,10 @@ async function joinCall() {
   // The connection the page's inline script prepared (call.html), whose offer is taken as it is
   // now: with the candidates gathered since, so that the other end can start its checks as
   // soon as it has answered (those candidates are not sent again).
-  const offer = spare && (await spare.offer) && !spare.closed ? spare.pc.localDescription.toJSON() : null;
+  // Not held up by a connection slow to prepare (the ICE servers late to come): it then goes
+  // the usual way, offered once the join is answered.
+  const prepared = spare && (await Promise.race([spare.offer, new Promise((r) => setTimeout(() => r(null), PREPARED_WITHIN_MS))]));
+  const offer = prepared && !spare.closed ? spare.pc.localDescription.toJSON() : null;
   if (offer) spare.candidates = spare.candidates.filter((c) => c === null);
   step(offer ? "offer-sent" : "join-sent");
   state.socket.emit("call:join", { call_id: callId, waiting, ...(offer ? { offer } : {}) }, (reply) => {
