@@ -149,3 +149,37 @@ async def test_three_party_call_with_a_nurse(
         "nurse",
         "patient",
     ]
+
+
+# A network whose proxy refuses WebSockets (some hospitals'): the browser's WebSocket fails as
+# it opens, as it would on the proxy's refusal.
+REFUSED_WEBSOCKETS = """window.WebSocket = class extends EventTarget {
+  constructor(url) {
+    super();
+    this.url = url; this.readyState = 0;
+    setTimeout(() => { this.readyState = 3; this.onerror?.(new Event("error")); this.onclose?.({ code: 1006, reason: "" }); }, 20);
+  }
+  send() {}
+  close() { this.readyState = 3; }
+};"""
+
+
+async def test_a_patient_whose_network_refuses_websockets_still_joins(
+    browser: Browser,
+    start_server: Callable[..., Any],
+    client_of: Callable[[TestServer], Client],
+) -> None:
+    base, doctor_api, _, cid = await doctor_and_patient(start_server, client_of)
+    call = (await doctor_api.post(f"/api/conversations/{cid}/calls", {})).body
+    doctor = await signed_in_page(browser, base, "claire.martin@example.fr")
+    patient = await signed_in_page(browser, base, "eloise@example.fr", phone=True)
+    await patient.context.add_init_script(REFUSED_WEBSOCKETS)
+    await doctor.goto(call["join_url"])
+    await doctor.get_by_role("button", name="Rejoindre la consultation").click()
+    await patient.goto(call["join_url"])
+    await patient.get_by_role("button", name="Rejoindre la consultation").click()
+    await media_from_everyone(patient, 1)
+    await media_from_everyone(doctor, 1)
+    transport = await patient.evaluate("window.__tc.socket.io.engine.transport.name")
+    assert transport == "polling"
+    assert await doctor.evaluate("window.__tc.socket.io.engine.transport.name") == "websocket"

@@ -273,7 +273,8 @@ function layout() {
 
 function connectSocket() {
   step("socket-opening");
-  const socket = io({ transports: socketTransports(early.socket) });
+  // A WebSocket refused (some hospital proxies do): long-polling over plain HTTP instead.
+  const socket = io({ transports: socketTransports(early.socket), tryAllTransports: true });
   early.socket = null;
   state.socket = socket;
   socket.io.on("open", () => step("socket-open"));

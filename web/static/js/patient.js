@@ -95,7 +95,8 @@ async function start() {
   }
   if (me.role !== "patient") { location.href = "/pro"; return; }
   $("me").textContent = `${me.first_name} ${me.last_name}`;
-  socket = io({ transports: ["websocket", "polling"] });
+  // A WebSocket refused (some hospital proxies do): long-polling over plain HTTP instead.
+  socket = io({ transports: ["websocket", "polling"], tryAllTransports: true });
   listenForCalls(socket);
   let refreshTimer;
   socket.on("conversation:activity", () => {

@@ -299,7 +299,8 @@ async function start() {
   $("tab-invitations").hidden = !practitioner;
   $("tab-requests").hidden = !practitioner;
   $("tab-messaging").hidden = !practitioner;
-  socket = io({ transports: ["websocket", "polling"] });
+  // A WebSocket refused (some hospital proxies do): long-polling over plain HTTP instead.
+  socket = io({ transports: ["websocket", "polling"], tryAllTransports: true });
   listenForCalls(socket);
   socket.on("conversation:activity", refreshSoon);
   socket.on("call:ring", () => loadCalls());
