@@ -157,7 +157,11 @@ REFUSED_WEBSOCKETS = """window.WebSocket = class extends EventTarget {
   constructor(url) {
     super();
     this.url = url; this.readyState = 0;
-    setTimeout(() => { this.readyState = 3; this.onerror?.(new Event("error")); this.onclose?.({ code: 1006, reason: "" }); }, 20);
+    setTimeout(() => {
+      this.readyState = 3;
+      this.onerror?.(new Event("error"));
+      this.onclose?.({ code: 1006, reason: "" });
+    }, 20);
   }
   send() {}
   close() { this.readyState = 3; }
