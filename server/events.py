@@ -10,9 +10,17 @@ from typing import Any, Protocol
 
 
 class EventPublisher(Protocol):
-    """``room`` may be several rooms: a socket in more than one of them gets the event once."""
+    """``room`` may be several rooms: a socket in more than one of them gets the event once.
+    Sockets in ``skip_room`` do not get it (they learn the same thing from another event)."""
 
-    async def publish(self, event: str, data: dict[str, Any], *, room: str | list[str]) -> None: ...
+    async def publish(
+        self,
+        event: str,
+        data: dict[str, Any],
+        *,
+        room: str | list[str],
+        skip_room: str | None = None,
+    ) -> None: ...
 
 
 def conversation_room(conversation_id: str) -> str:
@@ -36,5 +44,12 @@ def peer_room(call_id: str, peer_id: str) -> str:
 class NoEvents:
     """For command-line tools that change data with no socket to tell."""
 
-    async def publish(self, event: str, data: dict[str, Any], *, room: str | list[str]) -> None:
+    async def publish(
+        self,
+        event: str,
+        data: dict[str, Any],
+        *,
+        room: str | list[str],
+        skip_room: str | None = None,
+    ) -> None:
         return None

@@ -35,8 +35,20 @@ class SocketPublisher:
     def __init__(self, sio: socketio.AsyncServer) -> None:
         self._sio = sio
 
-    async def publish(self, event: str, data: dict[str, Any], *, room: str | list[str]) -> None:
-        await self._sio.emit(event, data, room=room)
+    async def publish(
+        self,
+        event: str,
+        data: dict[str, Any],
+        *,
+        room: str | list[str],
+        skip_room: str | None = None,
+    ) -> None:
+        skip = None
+        if skip_room is not None:
+            # This process's sockets only: with Redis, those of another process in skip_room get
+            # the event anyway, which costs a frame and changes nothing.
+            skip = [sid for sid, _ in self._sio.manager.get_participants("/", skip_room)]
+        await self._sio.emit(event, data, room=room, skip_sid=skip)
 
 
 class SubscribeBody(BaseModel):

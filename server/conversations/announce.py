@@ -30,13 +30,21 @@ async def announce(
     members: Collection[str],
 ) -> None:
     """Push a new message to the conversation's open views, and its activity to every member's
-    other pages (the conversation list). Call after the commit, outside the session."""
+    other pages (the conversation list). Call after the commit, outside the session.
+
+    A page with the conversation open gets the message itself and nothing more: the message
+    says all that the activity would (pages refresh their list on either), and sending both
+    doubled the frames written per message."""
     if not posted.created:
         return
     conversation_id = posted.view.message.conversation_id
-    await services.events.publish("message:new", body, room=conversation_room(conversation_id))
+    room = conversation_room(conversation_id)
+    await services.events.publish("message:new", body, room=room)
     activity = {"conversation_id": conversation_id, "seq": body["seq"]}
     if members:
         await services.events.publish(
-            "conversation:activity", activity, room=[user_room(member_id) for member_id in members]
+            "conversation:activity",
+            activity,
+            room=[user_room(member_id) for member_id in members],
+            skip_room=room,
         )

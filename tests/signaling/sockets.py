@@ -16,7 +16,7 @@ class Tab:
         self.sio = socketio.AsyncClient(reconnection=False)
         self.events: dict[str, list[dict[str, Any]]] = {}
         self._arrived = asyncio.Condition()
-        for name in ("message:new", "message:read", "conversation:state"):
+        for name in ("message:new", "message:read", "conversation:state", "conversation:activity"):
             self.sio.on(name, self._recorder(name))
 
     def _recorder(self, name: str) -> Any:

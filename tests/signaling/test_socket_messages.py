@@ -57,6 +57,30 @@ async def test_live_delivery_to_every_tab(
     assert state == {"conversation_id": cid}
 
 
+async def test_activity_reaches_the_pages_without_the_conversation_open(
+    doctor: Client, patient: Client, tabs: Callable[[Client], Tab]
+) -> None:
+    """The conversation list of every member's other pages moves with each message; a page with
+    the conversation open gets the message instead, not both."""
+    cid = await connect(doctor, patient)
+    doctor_list, doctor_thread, patient_list = tabs(doctor), tabs(doctor), tabs(patient)
+    for tab in (doctor_list, doctor_thread, patient_list):
+        await tab.connect()
+    await doctor_thread.subscribe(cid)
+    sent = await say(doctor, cid, "Bonjour")
+    for tab in (doctor_list, patient_list):
+        [activity] = await tab.wait_for("conversation:activity")
+        assert activity == {"conversation_id": cid, "seq": sent["seq"]}
+    [message] = await doctor_thread.wait_for("message:new")
+    assert message["id"] == sent["id"]
+    await say(patient, cid, "Bonjour docteur")
+    await doctor_list.wait_for("conversation:activity", 2)
+    await doctor_thread.wait_for("message:new", 2)
+    # Everything for these two messages has arrived by now, in order on each socket.
+    assert "conversation:activity" not in doctor_thread.events
+    assert "message:new" not in doctor_list.events and "message:new" not in patient_list.events
+
+
 async def test_catch_up_after_a_cut_has_no_gap_and_no_duplicate(
     doctor: Client, patient: Client, tabs: Callable[[Client], Tab]
 ) -> None:

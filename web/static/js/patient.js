@@ -99,10 +99,13 @@ async function start() {
   socket = io({ transports: ["websocket", "polling"], tryAllTransports: true });
   listenForCalls(socket);
   let refreshTimer;
-  socket.on("conversation:activity", () => {
+  const refreshSoon = () => {
     clearTimeout(refreshTimer);
     refreshTimer = setTimeout(() => { if (!$("home").hidden) loadConversations(); }, 300);
-  });
+  };
+  // A page with a conversation open gets its messages instead of their activity.
+  socket.on("conversation:activity", refreshSoon);
+  socket.on("message:new", refreshSoon);
   await Promise.all([loadConversations(), loadRequests()]);
   const opened = new URLSearchParams(location.hash.slice(1)).get("c");
   if (opened) openThread(opened);

@@ -302,7 +302,9 @@ async function start() {
   // A WebSocket refused (some hospital proxies do): long-polling over plain HTTP instead.
   socket = io({ transports: ["websocket", "polling"], tryAllTransports: true });
   listenForCalls(socket);
+  // A page with a conversation open gets its messages instead of their activity.
   socket.on("conversation:activity", refreshSoon);
+  socket.on("message:new", refreshSoon);
   socket.on("call:ring", () => loadCalls());
   socket.on("payment:updated", () => loadOwed());
   await Promise.all([loadConversations(), loadCalls(), loadOwed()]);
