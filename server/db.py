@@ -7,7 +7,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event, text
+from sqlalchemy import Engine, event, text
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, make_url
@@ -38,15 +39,33 @@ def create_engine(url: str, *, schema: str | None = None) -> AsyncEngine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         kwargs = {"connect_args": {"timeout": 30}}
         engine = create_async_engine(url, **kwargs)
-        _serialize_sqlite_writes(engine)
+        _serialize_sqlite_writes(engine.sync_engine)
         return engine
     if schema:
         kwargs["connect_args"] = {"server_settings": {"search_path": schema}}
     return create_async_engine(url, **kwargs)
 
 
-def _serialize_sqlite_writes(engine: AsyncEngine) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
+def sqlite_sync_twin(engine: AsyncEngine) -> Engine | None:
+    """A synchronous engine on the same SQLite file, set up the same way; None on PostgreSQL.
+
+    aiosqlite sends every call of a statement (open a cursor, execute, fetch, close) to its
+    thread and back through the event loop: a transaction of a few statements makes dozens of
+    such trips, each paid in CPU and, under load, in waits for the busy loop. Work that is
+    written as one synchronous unit (a batch of messages) runs whole in a thread of its own
+    with this engine instead: one trip."""
+    if engine.dialect.name != "sqlite":
+        return None
+    twin = create_sync_engine(
+        engine.url.set(drivername="sqlite"),
+        connect_args={"timeout": 30, "check_same_thread": False},
+    )
+    _serialize_sqlite_writes(twin)
+    return twin
+
+
+def _serialize_sqlite_writes(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy, not the driver, decide when transactions begin.
         dbapi_connection.isolation_level = None
@@ -56,7 +75,7 @@ def _serialize_sqlite_writes(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 

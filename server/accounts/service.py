@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
+from typing import cast
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from server import audit, limits
 from server.clock import Clock
@@ -211,47 +213,64 @@ async def open_session(
     return token
 
 
+# The session's columns, not an ORM object: every request and every batch of posts reads
+# sessions, and only the user is needed as an object.
 _SESSIONS_BY_TOKEN_HASH = (
-    select(AuthSession, User)
+    select(
+        AuthSession.id,
+        AuthSession.token_hash,
+        AuthSession.expires_at,
+        AuthSession.idle_expires_at,
+        User,
+    )
     .join(User, User.id == AuthSession.user_id)
     .where(AuthSession.token_hash.in_(bindparam("hashes", expanding=True)))
 )
+_SESSIONS = cast(Table, AuthSession.__table__)
+_TOUCH = (
+    update(_SESSIONS)
+    .where(_SESSIONS.c.id == bindparam("b_id"))
+    .values(idle_expires_at=bindparam("b_idle"))
+)
 
 
-def _live_user(session: AuthSession, user: User, now: datetime) -> User | None:
-    """The session's user if the session still holds; pushes its idle expiry forward (written
-    with the caller's next commit), at most once per ``SESSION_TOUCH_INTERVAL``."""
-    if now >= session.expires_at or now >= session.idle_expires_at or not user.is_active:
-        return None
-    new_idle = now + limits.SESSION_IDLE_TIMEOUT
-    if new_idle - session.idle_expires_at >= limits.SESSION_TOUCH_INTERVAL:
-        session.idle_expires_at = min(new_idle, session.expires_at)
-    return user
-
-
-async def resolve_sessions(
-    db: AsyncSession, clock: Clock, tokens: Collection[str]
-) -> dict[str, User]:
+def resolve_sessions(db: Session, clock: Clock, tokens: Collection[str]) -> dict[str, User]:
     """The users behind several cookie tokens in one query (a batch of posted messages); a
-    token that is unknown, expired or idle too long is absent from the answer. Runs in the
-    caller's transaction."""
+    token that is unknown, expired or idle too long is absent from the answer.
+
+    A session in use has its idle expiry pushed forward, at most once per
+    ``SESSION_TOUCH_INTERVAL``, in the caller's transaction (written when it commits). Sync,
+    since batches of messages are written by sync code."""
+    return _resolve(db, clock, tokens)[0]
+
+
+def _resolve(db: Session, clock: Clock, tokens: Collection[str]) -> tuple[dict[str, User], bool]:
+    """``resolve_sessions``, and whether an idle expiry moved."""
     hashes = {token_hash(token): token for token in tokens}
-    rows = await db.execute(_SESSIONS_BY_TOKEN_HASH, {"hashes": list(hashes)})
+    rows = db.execute(_SESSIONS_BY_TOKEN_HASH, {"hashes": list(hashes)}).all()
     now = clock.now()
     found = {}
-    for session, user in rows.all():
-        live = _live_user(session, user, now)
-        if live is not None:
-            found[hashes[session.token_hash]] = live
-    return found
+    touched = []
+    for row in rows:
+        user = row.User
+        if now >= row.expires_at or now >= row.idle_expires_at or not user.is_active:
+            continue
+        found[hashes[row.token_hash]] = user
+        new_idle = now + limits.SESSION_IDLE_TIMEOUT
+        if new_idle - row.idle_expires_at >= limits.SESSION_TOUCH_INTERVAL:
+            touched.append({"b_id": row.id, "b_idle": min(new_idle, row.expires_at)})
+    if touched:
+        db.execute(_TOUCH, touched)
+    return found, bool(touched)
 
 
 async def resolve_session(db: AsyncSession, services: Services, token: str) -> User | None:
-    """The user behind a cookie token, or None if it is unknown, expired or idle too long."""
-    user = (await resolve_sessions(db, services.clock, [token])).get(token)
-    if db.dirty:  # the idle expiry moved
+    """The user behind a cookie token, or None if it is unknown, expired or idle too long.
+    Commits if the session's idle expiry moved."""
+    users, touched = await db.run_sync(_resolve, services.clock, [token])
+    if touched:
         await db.commit()
-    return user
+    return users.get(token)
 
 
 async def close_session(

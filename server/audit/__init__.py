@@ -7,6 +7,7 @@ from typing import Any, cast
 
 from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from server.clock import Clock
 from server.models import AuditEvent, new_id
@@ -63,7 +64,8 @@ def row(
 _EVENTS = cast(Table, AuditEvent.__table__)
 
 
-async def insert_rows(db: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """Add events to the caller's transaction, like ``record``."""
+def insert_rows(db: Session, rows: list[dict[str, Any]]) -> None:
+    """Add events to the caller's transaction, like ``record`` (sync: a batch of messages is
+    written by sync code)."""
     if rows:
-        await db.execute(insert(_EVENTS), rows)
+        db.execute(insert(_EVENTS), rows)

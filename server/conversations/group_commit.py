@@ -19,21 +19,28 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
+from typing import TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+from sqlalchemy.orm import sessionmaker as sessionmaker_of
 
 from server.accounts.service import resolve_sessions
 from server.clock import Clock
 from server.conversations.messaging import NewMessage, Posted
 from server.conversations.posting import Outcome, Post, RetryInBatch, write_posts
-from server.db import SessionMaker
+from server.db import SessionMaker, sqlite_sync_twin
 from server.errors import AppError, NotAuthenticated
 
 log = logging.getLogger("teleconsult.messages")
 
 # Enough to amortize the statements, small enough that one batch stays a short transaction.
 MAX_BATCH = 64
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -49,15 +56,15 @@ class SignedPost:
 _Item = tuple[SignedPost, "asyncio.Future[Outcome]"]
 
 
-async def write_signed_posts(
-    db: AsyncSession, clock: Clock, signed: list[SignedPost], *, optimistic: bool = False
+def write_signed_posts(
+    db: Session, clock: Clock, signed: list[SignedPost], *, optimistic: bool = False
 ) -> list[Outcome]:
-    users = await resolve_sessions(db, clock, {s.token for s in signed})
+    users = resolve_sessions(db, clock, {s.token for s in signed})
     outcomes: list[Outcome] = [
         NotAuthenticated("Vous n'êtes pas connecté, ou votre session a expiré.")
     ] * len(signed)
     known = [i for i, s in enumerate(signed) if s.token in users]
-    written = await write_posts(
+    written = write_posts(
         db,
         clock,
         optimistic=optimistic,
@@ -71,9 +78,47 @@ async def write_signed_posts(
     return outcomes
 
 
+class _Transactions:
+    """Runs a synchronous unit of work in a transaction of its own and commits it."""
+
+    def __init__(self, sessionmaker: SessionMaker) -> None:
+        self._twin = sqlite_sync_twin(sessionmaker.kw["bind"])
+        self._sessionmaker = sessionmaker
+        self._sync_sessionmaker = (
+            sessionmaker_of(self._twin, expire_on_commit=False) if self._twin else None
+        )
+        # One thread: SQLite has one writer at a time anyway.
+        self._thread = (
+            ThreadPoolExecutor(1, thread_name_prefix="message-writer") if self._twin else None
+        )
+
+    async def run(self, work: Callable[[Session], _T]) -> _T:
+        if self._thread is None:
+            # PostgreSQL: asyncpg is async all the way; one network trip per statement.
+            async with self._sessionmaker() as db:
+                result = await db.run_sync(work)
+                await db.commit()
+                return result
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._thread, self._run_in_thread, work)
+
+    def _run_in_thread(self, work: Callable[[Session], _T]) -> _T:
+        assert self._sync_sessionmaker is not None
+        with self._sync_sessionmaker() as db:
+            result = work(db)
+            db.commit()
+            return result
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._thread.shutdown()
+        if self._twin is not None:
+            self._twin.dispose()
+
+
 class MessageWriter:
     def __init__(self, sessionmaker: SessionMaker, clock: Clock, max_batch: int = MAX_BATCH):
-        self._sessionmaker = sessionmaker
+        self._transactions = _Transactions(sessionmaker)
         self._clock = clock
         self._max_batch = max_batch
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
@@ -100,6 +145,7 @@ class MessageWriter:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
+        self._transactions.close()
 
     async def post(self, post: SignedPost) -> Posted:
         """Write one post with whatever else is waiting; raises the error that refused it."""
@@ -131,13 +177,14 @@ class MessageWriter:
         self.posts += len(batch)
         posts = [post for post, _ in batch]
         try:
-            async with self._sessionmaker() as db:
-                try:
-                    outcomes = await write_signed_posts(db, self._clock, posts, optimistic=True)
-                except RetryInBatch:
-                    await db.rollback()
-                    outcomes = await write_signed_posts(db, self._clock, posts)
-                await db.commit()
+            try:
+                outcomes = await self._transactions.run(
+                    partial(write_signed_posts, clock=self._clock, signed=posts, optimistic=True)
+                )
+            except RetryInBatch:
+                outcomes = await self._transactions.run(
+                    partial(write_signed_posts, clock=self._clock, signed=posts)
+                )
         except Exception as exc:
             if len(batch) > 1:
                 log.warning(

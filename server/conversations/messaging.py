@@ -12,6 +12,7 @@ from sqlalchemy import Table, and_, case, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from server import audit
 from server.conversations.policy import ALLOWED, Away, WriteDecision, patient_may_write
@@ -95,14 +96,32 @@ LATEST_PROFESSIONAL_REPLY_ALLOWED = (
 )
 
 
-def has_away_period(settings: MessagingSettings | None) -> bool:
+@dataclass(frozen=True, slots=True)
+class WriteRules:
+    """What of a practitioner's messaging settings decides whether a patient may write: read as
+    plain columns where many conversations are decided at once (a batch of posts)."""
+
+    open: bool
+    away_from: datetime | None
+    away_until: datetime | None
+    away_message: str | None
+
+    @classmethod
+    def of(cls, settings: MessagingSettings | None) -> WriteRules | None:
+        if settings is None:
+            return None
+        return cls(settings.open, settings.away_from, settings.away_until, settings.away_message)
+
+
+def has_away_period(settings: MessagingSettings | WriteRules | None) -> bool:
     return settings is not None and bool(settings.away_from or settings.away_until)
 
 
 def decide(
     user: User,
-    view: ConversationView,
-    settings: MessagingSettings | None,
+    practitioner_name: str,
+    patient_can_write: bool | None,
+    rules: WriteRules | None,
     away_exceptions: frozenset[str],
     latest_professional_reply_allowed: bool | None,
     now: datetime,
@@ -111,13 +130,13 @@ def decide(
     if user.role != Role.PATIENT:
         return ALLOWED
     away = None
-    if settings is not None and has_away_period(settings):
-        away = Away(settings.away_from, settings.away_until, settings.away_message, away_exceptions)
+    if rules is not None and has_away_period(rules):
+        away = Away(rules.away_from, rules.away_until, rules.away_message, away_exceptions)
     return patient_may_write(
         patient_id=user.id,
-        practitioner_name=view.practitioner.display_name,
-        patient_can_write=view.conversation.patient_can_write,
-        practitioner_open=settings.open if settings else False,
+        practitioner_name=practitioner_name,
+        patient_can_write=patient_can_write,
+        practitioner_open=rules.open if rules else False,
         away=away,
         latest_professional_reply_allowed=latest_professional_reply_allowed,
         now=now,
@@ -143,25 +162,30 @@ async def write_decision(
     latest = await db.scalar(
         select(LATEST_PROFESSIONAL_REPLY_ALLOWED).where(Conversation.id == conversation.id)
     )
-    return decide(user, view, settings, exceptions, latest, services.clock.now())
+    return decide(
+        user,
+        view.practitioner.display_name,
+        conversation.patient_can_write,
+        WriteRules.of(settings),
+        exceptions,
+        latest,
+        services.clock.now(),
+    )
 
 
-async def replay(db: AsyncSession, message: Message) -> Posted:
-    """The answer to a retry of an already posted message."""
-    return Posted(await _view_of(db, message), created=False)
-
-
-async def _view_of(db: AsyncSession, message: Message) -> MessageView:
-    author = await db.get(User, message.author_id)
+def replay(db: Session, message: Message) -> Posted:
+    """The answer to a retry of an already posted message (sync: it also runs inside a batch of
+    posts; from async code, ``await db.run_sync(replay, message)``)."""
+    author = db.get(User, message.author_id)
     assert author is not None
     attachments = list(
-        await db.scalars(
+        db.scalars(
             select(Attachment)
             .where(Attachment.message_id == message.id)
             .order_by(Attachment.created_at)
         )
     )
-    return MessageView(message, author, attachments)
+    return Posted(MessageView(message, author, attachments), created=False)
 
 
 async def list_messages(
@@ -235,7 +259,7 @@ def _read_mark_upsert(dialect: str) -> Any:
 _READ_MARK_UPSERT = {dialect: _read_mark_upsert(dialect) for dialect in ("postgresql", "sqlite")}
 
 
-def read_mark_upsert(db: AsyncSession) -> Any:
+def read_mark_upsert(db: Session | AsyncSession) -> Any:
     return _READ_MARK_UPSERT[db.get_bind().dialect.name]
 
 

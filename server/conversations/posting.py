@@ -33,6 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from server import audit, limits
 from server.clock import Clock
@@ -43,16 +44,16 @@ from server.conversations.messaging import (
     NewMessage,
     Posted,
     Reason,
+    WriteRules,
     decide,
     has_away_period,
     read_mark_upsert,
     replay,
 )
 from server.conversations.policy import WriteDecision
-from server.conversations.service import ConversationView, is_member
+from server.conversations.service import is_member
 from server.errors import AppError, Forbidden, InvalidInput, NotFound
 from server.models import (
-    PATIENT,
     PRACTITIONER,
     Attachment,
     AwayException,
@@ -90,16 +91,26 @@ _HAS_OTHER_MEMBERS = or_(
     exists().where(SecretaryAssignment.doctor_id == Conversation.practitioner_id),
     exists().where(ConversationParticipant.conversation_id == Conversation.id),
 )
+# Plain columns, not ORM objects: a batch decides dozens of conversations, and loading each
+# with its two people and its settings as objects cost more than the rest of the batch.
 _CONVERSATIONS = (
     select(
-        Conversation,
-        PATIENT,
-        PRACTITIONER,
-        MessagingSettings,
-        LATEST_PROFESSIONAL_REPLY_ALLOWED,
-        _HAS_OTHER_MEMBERS,
+        Conversation.id,
+        Conversation.patient_id,
+        Conversation.practitioner_id,
+        Conversation.patient_can_write,
+        Conversation.last_seq,
+        PRACTITIONER.role,
+        PRACTITIONER.first_name,
+        PRACTITIONER.last_name,
+        MessagingSettings.user_id.label("settings_of"),
+        MessagingSettings.open,
+        MessagingSettings.away_from,
+        MessagingSettings.away_until,
+        MessagingSettings.away_message,
+        LATEST_PROFESSIONAL_REPLY_ALLOWED.label("latest_reply_allowed"),
+        _HAS_OTHER_MEMBERS.label("has_others"),
     )
-    .join(PATIENT, PATIENT.id == Conversation.patient_id)
     .join(PRACTITIONER, PRACTITIONER.id == Conversation.practitioner_id)
     .outerjoin(MessagingSettings, MessagingSettings.user_id == Conversation.practitioner_id)
     .where(Conversation.id.in_(bindparam("ids", expanding=True)))
@@ -108,7 +119,6 @@ _CONVERSATIONS = (
     # the seq is gap-free and a retry is seen by the check below; SQLite's BEGIN IMMEDIATE
     # already serializes every writer.
     .with_for_update(of=Conversation)
-    .execution_options(populate_existing=True)
 )
 
 # The members beyond the patient and the practitioner: the practitioners' secretaries and the
@@ -161,9 +171,14 @@ _EARLIER = select(Message).where(
 class _Target:
     """One conversation of the batch, as it stands after the posts accepted so far."""
 
-    view: ConversationView
-    settings: MessagingSettings | None
+    id: str
+    patient_id: str
+    practitioner_id: str
+    practitioner_name: str
+    patient_can_write: bool | None
+    rules: WriteRules | None
     latest_professional_reply_allowed: bool | None
+    stored_seq: int  # the conversation's, as read
     last_seq: int  # the conversation's, counting this batch's messages
     secretaries: set[str] = field(default_factory=set)
     participants: set[str] = field(default_factory=set)
@@ -171,49 +186,60 @@ class _Target:
 
     @property
     def members(self) -> frozenset[str]:
-        conversation = self.view.conversation
         return frozenset(
-            {conversation.patient_id, conversation.practitioner_id}
-            | self.secretaries
-            | self.participants
+            {self.patient_id, self.practitioner_id} | self.secretaries | self.participants
         )
 
     def decision(self, user: User, now: datetime) -> WriteDecision:
         return decide(
             user,
-            self.view,
-            self.settings,
+            self.practitioner_name,
+            self.patient_can_write,
+            self.rules,
             self.away_exceptions,
             self.latest_professional_reply_allowed,
             now,
         )
 
 
-async def _targets(db: AsyncSession, ids: list[str]) -> dict[str, _Target]:
-    rows = (await db.execute(_CONVERSATIONS, {"ids": ids})).all()
-    targets = {
-        c.id: _Target(ConversationView(c, patient, practitioner), settings, latest, c.last_seq)
-        for c, patient, practitioner, settings, latest, _ in rows
-    }
-    wider = [row[0] for row in rows if row[5]]
+def _target(row: Any) -> _Target:
+    rules = None
+    if row.settings_of is not None:
+        rules = WriteRules(row.open, row.away_from, row.away_until, row.away_message)
+    prefix = "Dr " if row.role == Role.DOCTOR else ""  # as User.display_name
+    return _Target(
+        id=row.id,
+        patient_id=row.patient_id,
+        practitioner_id=row.practitioner_id,
+        practitioner_name=f"{prefix}{row.first_name} {row.last_name}",
+        patient_can_write=row.patient_can_write,
+        rules=rules,
+        latest_professional_reply_allowed=row.latest_reply_allowed,
+        stored_seq=row.last_seq,
+        last_seq=row.last_seq,
+    )
+
+
+def _targets(db: Session, ids: list[str]) -> dict[str, _Target]:
+    rows = db.execute(_CONVERSATIONS, {"ids": ids}).all()
+    targets = {row.id: _target(row) for row in rows}
+    wider = [targets[row.id] for row in rows if row.has_others]
     secretaries: dict[str, set[str]] = {}
     if wider:
         bound = {
-            "practitioners": list({c.practitioner_id for c in wider}),
-            "ids": [c.id for c in wider],
+            "practitioners": list({t.practitioner_id for t in wider}),
+            "ids": [t.id for t in wider],
         }
-        for kind, key, user_id in (await db.execute(_OTHER_MEMBERS, bound)).all():
+        for kind, key, user_id in db.execute(_OTHER_MEMBERS, bound).all():
             if kind == "secretary":
                 secretaries.setdefault(key, set()).add(user_id)
             else:
                 targets[key].participants.add(user_id)
-    away = [
-        t.view.conversation.practitioner_id for t in targets.values() if has_away_period(t.settings)
-    ]
+    away = [t.practitioner_id for t in targets.values() if has_away_period(t.rules)]
     exceptions: dict[str, set[str]] = {}
     if away:
         for doctor_id, patient_id in (
-            await db.execute(
+            db.execute(
                 select(AwayException.user_id, AwayException.patient_id).where(
                     AwayException.user_id.in_(away)
                 )
@@ -221,25 +247,23 @@ async def _targets(db: AsyncSession, ids: list[str]) -> dict[str, _Target]:
         ).all():
             exceptions.setdefault(doctor_id, set()).add(patient_id)
     for target in targets.values():
-        practitioner_id = target.view.conversation.practitioner_id
+        practitioner_id = target.practitioner_id
         target.secretaries = secretaries.get(practitioner_id, set())
         target.away_exceptions = frozenset(exceptions.get(practitioner_id, ()))
     return targets
 
 
-async def _earlier_posts(
-    db: AsyncSession, posts: Sequence[Post]
-) -> dict[tuple[str, str, str], Message]:
+def _earlier_posts(db: Session, posts: Sequence[Post]) -> dict[tuple[str, str, str], Message]:
     keys = {(p.conversation_id, p.user.id, p.new.client_id) for p in posts}
-    found = await db.scalars(_EARLIER, {"keys": list(keys)})
+    found = db.scalars(_EARLIER, {"keys": list(keys)})
     return {(m.conversation_id, m.author_id, m.client_id): m for m in found}
 
 
-async def _attachments(db: AsyncSession, posts: Sequence[Post]) -> dict[str, Attachment]:
+def _attachments(db: Session, posts: Sequence[Post]) -> dict[str, Attachment]:
     wanted = {a for p in posts for a in p.new.attachment_ids}
     if not wanted:
         return {}
-    return {a.id: a for a in await db.scalars(select(Attachment).where(Attachment.id.in_(wanted)))}
+    return {a.id: a for a in db.scalars(select(Attachment).where(Attachment.id.in_(wanted)))}
 
 
 def _claim(user: User, ids: tuple[str, ...], found: dict[str, Attachment]) -> list[Attachment]:
@@ -260,8 +284,8 @@ def _claim(user: User, ids: tuple[str, ...], found: dict[str, Attachment]) -> li
     return claimed
 
 
-async def write_posts(
-    db: AsyncSession, clock: Clock, posts: Sequence[Post], *, optimistic: bool = False
+def write_posts(
+    db: Session, clock: Clock, posts: Sequence[Post], *, optimistic: bool = False
 ) -> list[Outcome]:
     """Write the posts in ``db``'s transaction (the caller commits). Each post gets its message
     (new, or the one its ``client_id`` already made) or the error that refused it; a refused post
@@ -272,9 +296,9 @@ async def write_posts(
     and writes the batch again without ``optimistic``)."""
     if not posts:
         return []
-    targets = await _targets(db, sorted({p.conversation_id for p in posts}))
-    earlier = {} if optimistic else await _earlier_posts(db, posts)
-    attachments = await _attachments(db, posts)
+    targets = _targets(db, sorted({p.conversation_id for p in posts}))
+    earlier = {} if optimistic else _earlier_posts(db, posts)
+    attachments = _attachments(db, posts)
     now = clock.now()
     outcomes: list[Outcome | None] = [None] * len(posts)
     made: dict[tuple[str, str, str], Posted] = {}  # this batch's new messages, by retry key
@@ -317,26 +341,26 @@ async def write_posts(
             )
         if messages:
             dialect = db.get_bind().dialect.name
-            inserted = (await db.execute(_INSERT_MESSAGES[dialect], messages)).all()
+            inserted = db.execute(_INSERT_MESSAGES[dialect], messages).all()
             if len(inserted) < len(messages):
                 if optimistic:
                     raise RetryInBatch()
                 # Checked under the lock a moment ago: only a bug gets here.
                 raise RuntimeError("a message was inserted concurrently under the lock")
-            await db.execute(
+            db.execute(
                 _ADVANCE,
                 [
                     {"b_id": cid, "b_seq": t.last_seq, "b_at": now}
                     for cid, t in targets.items()
-                    if t.last_seq != t.view.conversation.last_seq
+                    if t.last_seq != t.stored_seq
                 ],
             )
-            await db.execute(read_mark_upsert(db), list(read_marks.values()))
-            await audit.insert_rows(db, events)
+            db.execute(read_mark_upsert(db), list(read_marks.values()))
+            audit.insert_rows(db, events)
     if attachments:
-        await db.flush()  # the claimed attachments
+        db.flush()  # the claimed attachments
     for index, earlier_message in again:
-        outcomes[index] = await replay(db, earlier_message)
+        outcomes[index] = replay(db, earlier_message)
     done = [outcome for outcome in outcomes if outcome is not None]
     assert len(done) == len(posts)
     return done
@@ -354,9 +378,7 @@ def _accept(
     state. Returns an earlier message (committed before this batch) when the post is a retry."""
     user, new = post.user, post.new
     target = targets.get(post.conversation_id)
-    if target is None or not is_member(
-        user, target.view.conversation, target.secretaries, target.participants
-    ):
+    if target is None or not is_member(user, target, target.secretaries, target.participants):
         raise NotFound("Conversation introuvable.")
     key = (post.conversation_id, user.id, new.client_id)
     if key in earlier:
@@ -377,13 +399,12 @@ def _accept(
                 },
             )
     claimed = _claim(user, new.attachment_ids, attachments)
-    conversation = target.view.conversation
     # The seq comes from the conversation row, locked by this transaction: gap-free, since a
     # rollback gives the numbers back.
     target.last_seq += 1
     message = MessageRow(
         id=new_id(),
-        conversation_id=conversation.id,
+        conversation_id=target.id,
         seq=target.last_seq,
         author_id=user.id,
         client_id=new.client_id,
@@ -423,7 +444,9 @@ async def post_message(
 
     ``along(message_id)`` adds rows that belong with the message (a document, a payment
     request) to the same transaction: both are written, or neither."""
-    (outcome,) = await write_posts(db, services.clock, [Post(user, conversation_id, new, ip)])
+    (outcome,) = await db.run_sync(
+        write_posts, services.clock, [Post(user, conversation_id, new, ip)]
+    )
     if isinstance(outcome, AppError):
         raise outcome
     if outcome.created and along is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy import ColumnElement, func, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -99,8 +100,18 @@ def visible_to(user: User) -> ColumnElement[bool]:
     return Conversation.id.is_(None)  # admins see the audit log, not conversations
 
 
+class Parties(Protocol):
+    """The two people every conversation is between (a ``Conversation``, or its ids alone)."""
+
+    @property
+    def patient_id(self) -> str: ...
+
+    @property
+    def practitioner_id(self) -> str: ...
+
+
 def is_member(
-    user: User, conversation: Conversation, secretaries: set[str], participants: set[str]
+    user: User, conversation: Parties, secretaries: set[str], participants: set[str]
 ) -> bool:
     """``visible_to`` in Python, for a conversation already loaded with its practitioner's
     secretaries and its added participants (a batch of posts checks many at once). The two must

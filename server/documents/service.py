@@ -127,7 +127,7 @@ async def _existing(
     document = await db.scalar(select(Document).where(Document.message_id == message.id))
     if document is None:
         raise InvalidInput("client_id : déjà utilisé pour un message qui n'est pas un document")
-    posted = await messaging.replay(db, message)
+    posted = await db.run_sync(messaging.replay, message)
     return Sent(document, posted)
 
 

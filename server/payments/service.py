@@ -113,7 +113,7 @@ async def create_request(
             )
             if found is None:
                 raise InvalidInput("client_id : déjà utilisé pour un autre message")
-            return Requested(found, await messaging.replay(db, earlier))
+            return Requested(found, await db.run_sync(messaging.replay, earlier))
     label = _check(new)
     payee = user if user.role == Role.DOCTOR else view.practitioner
     if payee.role != Role.DOCTOR:

@@ -49,7 +49,7 @@ async def test_one_batch_says_what_posts_one_by_one_would_say(
     ]
     services = doctor.services
     async with services.sessionmaker() as db:
-        outcomes = await write_signed_posts(db, services.clock, batch)
+        outcomes = await db.run_sync(write_signed_posts, services.clock, batch)
         await db.commit()
 
     def posted(i: int) -> Posted:
