@@ -54,8 +54,9 @@ def sqlite_sync_twin(engine: AsyncEngine) -> Engine | None:
     such trips, each paid in CPU and, under load, in waits for the busy loop. Work that is
     written as one synchronous unit (a batch of messages) runs whole in a thread of its own
     with this engine instead: one trip."""
-    if engine.dialect.name != "sqlite":
-        return None
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        return None  # PostgreSQL, or a database no second connection could see
     twin = create_sync_engine(
         engine.url.set(drivername="sqlite"),
         connect_args={"timeout": 30, "check_same_thread": False},
