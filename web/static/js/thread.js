@@ -57,10 +57,8 @@ export class Thread {
     this.handlers = {
       "message:new": (m) => {
         if (m.conversation_id !== this.id) return;
-        this.add([m]);
+        this.received([m]);
         this.markRead();
-        // A professional's message may open or close the patient's right to answer.
-        if (!this.pro && m.author.id !== this.me.id) this.loadDetails();
       },
       "message:read": (r) => { if (r.conversation_id === this.id) this.applyRead(r); },
       "conversation:state": (s) => { if (s.conversation_id === this.id) this.loadDetails(); },
@@ -109,12 +107,14 @@ export class Thread {
   }
 
   async start() {
-    await this.loadDetails();
+    // The messages first, then who may write: the rule is then at least as recent as the last
+    // message shown, and anything later arrives through received().
     try {
       const page = await api("GET", `/api/conversations/${this.id}/messages?limit=50`);
       this.add(page.items);
       this.older.hidden = !page.items.length || page.items[0].seq <= 1;
     } catch (e) { this.showError(e); }
+    await this.loadDetails();
     this.renderPending();
     if (this.socket.connected) this.subscribe();
     this.flush();
@@ -179,20 +179,38 @@ export class Thread {
 
   subscribe() {
     if (this.closed) return;
+    // Subscribing again means the socket was cut: the events that said who may write now (a
+    // message, the doctor's settings) may have been missed, so that is read again too.
+    const again = this.subscribed;
+    this.subscribed = true;
     this.socket.emit("conversation:subscribe", { conversation_id: this.id, after_seq: this.lastSeq }, (reply) => {
-      if (reply?.ok) { this.add(reply.items); this.markRead(); this.flush(); }
+      if (!reply?.ok) return;
+      if (again) { this.add(reply.items); this.loadDetails(); } else this.received(reply.items);
+      this.markRead();
+      this.flush();
     });
   }
 
+  // Messages that arrived live or on catching up after a reconnection. A professional's message
+  // may open or close the patient's right to answer, however it arrived.
+  received(items) {
+    const fresh = this.add(items);
+    if (!this.pro && fresh.some((m) => m.author.id !== this.me.id)) this.loadDetails();
+  }
+
+  // Returns the messages it had not shown yet.
   add(items) {
+    const fresh = [];
     for (const m of items) {
       if (this.messages.has(m.seq)) { this.messages.set(m.seq, m); continue; }
       this.messages.set(m.seq, m);
+      fresh.push(m);
       this.lastSeq = Math.max(this.lastSeq, m.seq);
       this.firstSeq = this.firstSeq === null ? m.seq : Math.min(this.firstSeq, m.seq);
       this.dropPending(m.client_id, m.author.id);
     }
     this.render();
+    return fresh;
   }
 
   render() {
