@@ -66,6 +66,7 @@ from server.models import (
     User,
     new_id,
 )
+from server.models.accounts import display_name
 from server.services import Services
 
 _MESSAGES = cast(Table, Message.__table__)
@@ -206,12 +207,11 @@ def _target(row: Any) -> _Target:
     rules = None
     if row.settings_of is not None:
         rules = WriteRules(row.open, row.away_from, row.away_until, row.away_message)
-    prefix = "Dr " if row.role == Role.DOCTOR else ""  # as User.display_name
     return _Target(
         id=row.id,
         patient_id=row.patient_id,
         practitioner_id=row.practitioner_id,
-        practitioner_name=f"{prefix}{row.first_name} {row.last_name}",
+        practitioner_name=display_name(row.role, row.first_name, row.last_name),
         patient_can_write=row.patient_can_write,
         rules=rules,
         latest_professional_reply_allowed=row.latest_reply_allowed,

@@ -64,8 +64,13 @@ class User(Base):
 
     @property
     def display_name(self) -> str:
-        prefix = "Dr " if self.role == Role.DOCTOR else ""
-        return f"{prefix}{self.first_name} {self.last_name}"
+        return display_name(self.role, self.first_name, self.last_name)
+
+
+def display_name(role: str, first_name: str, last_name: str) -> str:
+    """How a person is named to others ("Dr Claire Martin"); also from bare columns."""
+    prefix = "Dr " if role == Role.DOCTOR else ""
+    return f"{prefix}{first_name} {last_name}"
 
 
 class SecretaryAssignment(Base):
