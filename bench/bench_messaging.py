@@ -379,6 +379,7 @@ async def main() -> None:
     parser.add_argument("--rate", type=int, default=500)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument("--skip-sqlite", action="store_true")
     args = parser.parse_args()
     pairs = args.clients // 2
     print(
@@ -388,15 +389,16 @@ async def main() -> None:
     baseline = await measure_baseline(pairs, args.rate, args.seconds)
     print(line("baseline (bare sio)", baseline, None), flush=True)
     with tempfile.TemporaryDirectory(prefix="tc-bench-") as tmp:
-        sqlite = await measure_ours(
-            "sqlite",
-            f"sqlite+aiosqlite:///{tmp}/bench.db",
-            pairs,
-            args.rate,
-            args.seconds,
-            Path(tmp),
-        )
-        print(line("ours, SQLite", sqlite, baseline), flush=True)
+        if not args.skip_sqlite:
+            sqlite = await measure_ours(
+                "sqlite",
+                f"sqlite+aiosqlite:///{tmp}/bench.db",
+                pairs,
+                args.rate,
+                args.seconds,
+                Path(tmp),
+            )
+            print(line("ours, SQLite", sqlite, baseline), flush=True)
         if not args.skip_postgres:
             name = f"tc_bench_{uuid.uuid4().hex[:8]}"
             admin = await asyncpg.connect(PG_DSN)

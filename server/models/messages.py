@@ -23,13 +23,14 @@ class Message(Base):
     __tablename__ = "messages"
     __table_args__ = (
         # The gap-free order of a conversation: what a reconnecting client asks "after seq N" of.
+        # Its index also serves every lookup by conversation (no index on conversation_id alone).
         UniqueConstraint("conversation_id", "seq"),
         # Idempotency: the same client id from the same author is the same message.
         UniqueConstraint("conversation_id", "author_id", "client_id"),
     )
 
     id: Mapped[str] = id_column()
-    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), index=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"))
     seq: Mapped[int] = mapped_column(Integer)
     author_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
     client_id: Mapped[str] = mapped_column(String(64))
