@@ -11,7 +11,9 @@ aiortc has what is needed, a step apart:
 
 This module joins the two, and is the only place that reaches into aiortc's internals:
 - ``tap_receiver`` replaces the receiver's queue to its decoder thread with one that hands each
-  encoded frame to us; the decoder thread then never gets a frame, and never makes a decoder;
+  encoded frame to us; the decoder thread then never gets a frame, and never makes a decoder.
+  It also replaces the receiver's jitter buffer with one that hands a frame on as soon as it is
+  whole (``_WholeFrames``): sound and picture then wait the same in the SFU, and stay in sync;
 - ``ForwardedTrack`` is a track of ``av.Packet``: the sender packs them and sends them;
 - ``on_keyframe_request`` learns when a subscriber asks the sender for a keyframe (PLI/FIR),
   and ``KeyframeRequester`` asks the publisher for one, at most twice a second.
@@ -35,14 +37,17 @@ from typing import Any
 
 import av
 from aiortc import MediaStreamTrack, RTCRtpReceiver, RTCRtpSender
-from aiortc.jitterbuffer import JitterFrame
+from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtp import RtpPacket
 
 log = logging.getLogger("teleconsult.media")
 
 _DECODER_QUEUE = "_RTCRtpReceiver__decoder_queue"
 _DECODER_THREAD = "_RTCRtpReceiver__decoder_thread"
+_JITTER_BUFFER = "_RTCRtpReceiver__jitter_buffer"
+_TIMESTAMP_MAPPER = "_RTCRtpReceiver__timestamp_mapper"
 
 # A subscriber that lost a picture asks again and again until it gets a keyframe: one request
 # to the publisher per interval is enough, and costs the publisher one keyframe.
@@ -62,17 +67,24 @@ class IncompatibleAiortc(RuntimeError):
 def check_aiortc() -> None:
     missing = []
     init_code = RTCRtpReceiver.__init__.__code__
-    for name in (_DECODER_QUEUE, _DECODER_THREAD):
+    for name in (_DECODER_QUEUE, _DECODER_THREAD, _JITTER_BUFFER, _TIMESTAMP_MAPPER):
         if name not in init_code.co_names:
             missing.append(f"RTCRtpReceiver.{name}")
+    buffer = JitterBuffer(capacity=16)
+    for attribute in ("_packets", "_origin", "_capacity"):
+        if not hasattr(buffer, attribute):
+            missing.append(f"JitterBuffer.{attribute}")
     if "_stream_id" not in RTCRtpSender.__init__.__code__.co_names:
         missing.append("RTCRtpSender._stream_id")
-    for owner, method in (
+    owners_methods: list[tuple[type, str]] = [
+        (JitterBuffer, "_remove_frame"),
+        (JitterBuffer, "remove"),
         (RTCRtpReceiver, "_send_rtcp_pli"),
         (RTCRtpReceiver, "_handle_rtp_packet"),
         (RTCRtpSender, "_send_keyframe"),
         (RTCRtpSender, "_handle_rtcp_packet"),
-    ):
+    ]
+    for owner, method in owners_methods:
         if not callable(getattr(owner, method, None)):
             missing.append(f"{owner.__name__}.{method}")
     if missing:
@@ -105,13 +117,60 @@ class EncodedFrame:
         return False
 
 
+class _WholeFrames(JitterBuffer):
+    """A jitter buffer that hands each frame on as soon as it is whole.
+
+    aiortc's buffers are made for its decoders: audio is held until four more packets have come
+    (80 ms), and a video frame until the next frame's first packet (a frame interval, 33 ms at
+    30 fps). An SFU's senders write their sender reports (RTCP SR) from the time they send: held
+    that long here, sound reached the subscriber reported 48 ms later than the picture captured
+    with it (tests/media/test_av_sync.py). Here an audio packet is a frame (each carries a whole
+    Opus frame, RFC 7587) and a video frame is whole at its last packet (the RTP marker bit,
+    RFC 7741), or, should a sender not mark it, when the next frame begins, as before. Evening
+    out the network's jitter is left to the subscriber's own buffer, which does it anyway.
+
+    When a missing packet arrives late, several frames may become whole at once: ``add``
+    returns the first and the others are taken with ``next_whole_frame``."""
+
+    def __init__(self, kind: str) -> None:
+        audio = kind == "audio"
+        super().__init__(capacity=16 if audio else 512, is_video=not audio)
+        self._packet_is_frame = audio
+
+    def _remove_frame(self, sequence_number: int) -> JitterFrame | None:
+        return self.next_whole_frame()
+
+    def next_whole_frame(self) -> JitterFrame | None:
+        if self._origin is None:
+            return None
+        packets: list[RtpPacket] = []
+        for count in range(self._capacity):
+            packet = self._packets[(self._origin + count) % self._capacity]
+            if packet is None:
+                return None  # a packet is missing: wait for it
+            if packets and packet.timestamp != packets[0].timestamp:
+                break  # the next frame has begun
+            packets.append(packet)
+            if self._packet_is_frame or packet.marker:
+                break
+        else:
+            return None
+        self.remove(len(packets))
+        data = b"".join(p._data for p in packets)  # type: ignore[attr-defined]
+        return JitterFrame(data=data, timestamp=packets[0].timestamp)
+
+
 class _TapQueue(queue.Queue[Any]):
     """Stands in for the receiver's queue to its decoder thread: frames go to ``sink``; only the
     stop signal (None) reaches the thread, which then ends as it always does."""
 
-    def __init__(self, kind: str, sink: Callable[[EncodedFrame], None]) -> None:
+    def __init__(
+        self, receiver: RTCRtpReceiver, buffer: _WholeFrames, sink: Callable[[EncodedFrame], None]
+    ) -> None:
         super().__init__()
-        self._kind = kind
+        self._kind = receiver.track.kind
+        self._timestamps = getattr(receiver, _TIMESTAMP_MAPPER)
+        self._buffer = buffer
         self._sink = sink
         self.frames = 0
 
@@ -121,6 +180,13 @@ class _TapQueue(queue.Queue[Any]):
             return
         codec, frame = item
         assert isinstance(codec, RTCRtpCodecParameters) and isinstance(frame, JitterFrame)
+        self._deliver(codec, frame)
+        # Frames made whole by the same packet; the receiver maps only the first one's clock.
+        while (more := self._buffer.next_whole_frame()) is not None:
+            more.timestamp = self._timestamps.map(more.timestamp)
+            self._deliver(codec, more)
+
+    def _deliver(self, codec: RTCRtpCodecParameters, frame: JitterFrame) -> None:
         self.frames += 1
         self._sink(
             EncodedFrame(self._kind, codec.mimeType, codec.clockRate, frame.data, frame.timestamp)
@@ -128,11 +194,13 @@ class _TapQueue(queue.Queue[Any]):
 
 
 def tap_receiver(receiver: RTCRtpReceiver, sink: Callable[[EncodedFrame], None]) -> _TapQueue:
-    """Send the receiver's encoded frames to ``sink`` instead of its decoder. Call it before the
-    receiver starts (from the peer connection's "track" event)."""
+    """Send the receiver's encoded frames to ``sink`` instead of its decoder, each as soon as it
+    is whole. Call it before the receiver starts (from the peer connection's "track" event)."""
     if getattr(receiver, _DECODER_THREAD, None) is not None:
         raise RuntimeError("the receiver has started: tap it from the 'track' event")
-    tap = _TapQueue(receiver.track.kind, sink)
+    buffer = _WholeFrames(receiver.track.kind)
+    setattr(receiver, _JITTER_BUFFER, buffer)
+    tap = _TapQueue(receiver, buffer, sink)
     setattr(receiver, _DECODER_QUEUE, tap)
     return tap
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aiortc import (
     AudioStreamTrack,
     MediaStreamTrack,
     RTCPeerConnection,
+    RTCRtpReceiver,
     RTCRtpSender,
     VideoStreamTrack,
 )
@@ -74,13 +76,15 @@ class Call:
         self.connections.append(pc)
         return pc
 
-    async def publish(self, who: str, colour: str) -> RTCPeerConnection:
-        """``who`` joins and sends a camera and a microphone."""
+    async def publish(
+        self, who: str, colour: str, tracks: list[MediaStreamTrack] | None = None
+    ) -> RTCPeerConnection:
+        """``who`` joins and sends a camera and a microphone (or ``tracks``)."""
         self.room.join(who)
         client, server = self.pc(), self.pc()
         self.server_sides[who] = server
-        client.addTrack(ColourCamera(colour))
-        client.addTrack(AudioStreamTrack())
+        for track in tracks or [ColourCamera(colour), AudioStreamTrack()]:
+            client.addTrack(track)
         prefer_vp8(client)
 
         @server.on("track")
@@ -92,8 +96,11 @@ class Call:
         await negotiate(client, server)
         return client
 
-    async def subscribe(self, who: str) -> dict[str, list[Any]]:
-        """``who`` joins and receives what is published; returns the frames as they decode."""
+    async def subscribe(
+        self, who: str, on_receiver: Callable[[RTCRtpReceiver], None] | None = None
+    ) -> dict[str, list[Any]]:
+        """``who`` joins and receives what is published; returns the frames as they decode.
+        ``on_receiver`` sees each of the subscriber's receivers before it starts."""
         client, server = self.pc(), self.pc()
         self.server_sides[who] = server
         for publication, track in self.room.join(who):
@@ -104,6 +111,9 @@ class Call:
 
         @client.on("track")
         def on_track(track: MediaStreamTrack) -> None:
+            if on_receiver is not None:
+                on_receiver(next(r for r in client.getReceivers() if r.track is track))
+
             async def read() -> None:
                 while True:
                     frames[track.kind].append((time.monotonic(), await track.recv()))
