@@ -13,6 +13,11 @@ baseline, aiortc's ``MediaRelay``, which decodes the publisher's video once and 
 for each subscriber. Printed: the node's CPU per forwarded stream (% of one core, from
 /proc/<pid>/stat), frames delivered per subscriber per second, loss, and the time a frame waits
 in the node (from its last packet arriving to its first packet leaving).
+
+The node also runs with the publisher alone (N=0): what receiving one stream costs (ICE, SRTP,
+RTP parsing, the receiver's statistics and bandwidth estimate, assembling frames). Every way of
+forwarding pays it once per publisher, the baseline too; with one subscriber it is most of the
+node's cost, so it bounds the ratio at N=1. What each subscriber adds beyond it is printed too.
 """
 
 from __future__ import annotations
@@ -238,6 +243,8 @@ async def wait_for(url: str) -> None:
 
 
 async def measure(mode: str, count: int, seconds: float, tmp: Path) -> dict[str, float]:
+    """The node's CPU with ``count`` subscribers; with none, what receiving the publisher costs
+    alone (the part of the cost that no way of forwarding can remove)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     report = tmp / f"received-{mode}-{count}.json"
@@ -246,21 +253,22 @@ async def measure(mode: str, count: int, seconds: float, tmp: Path) -> dict[str,
         await wait_for(f"{url}/stats")
         procs.append(spawn("--role", "publisher", "--node", url))
         await asyncio.sleep(2)
-        procs.append(
-            spawn(
-                "--role",
-                "subscribers",
-                "--node",
-                url,
-                "--count",
-                str(count),
-                "--report",
-                str(report),
+        if count:
+            procs.append(
+                spawn(
+                    "--role",
+                    "subscribers",
+                    "--node",
+                    url,
+                    "--count",
+                    str(count),
+                    "--report",
+                    str(report),
+                )
             )
-        )
         await asyncio.sleep(4)  # connections up, first keyframe through
         node_pid = procs[0].pid
-        start_received = json.loads(report.read_text())["received"]
+        start_received = json.loads(report.read_text())["received"] if count else []
         cpu_before, started = cpu_seconds(node_pid), time.monotonic()
         async with aiohttp.ClientSession() as http:
             async with http.get(f"{url}/stats") as r:
@@ -270,21 +278,26 @@ async def measure(mode: str, count: int, seconds: float, tmp: Path) -> dict[str,
                 after = await r.json()
         cpu = cpu_seconds(node_pid) - cpu_before
         elapsed = time.monotonic() - started
-        end_received = json.loads(report.read_text())["received"]
+        end_received = json.loads(report.read_text())["received"] if count else []
     finally:
         for proc in reversed(procs):
             stop(proc)
+    result = {"node_cpu_pct": cpu / elapsed * 100}
+    if "publication" in after:
+        published = after["publication"]["frames"] - before["publication"]["frames"]
+        result["published_fps"] = published / elapsed
+    if not count:
+        return result
     delivered = [e - s for s, e in zip(start_received, end_received, strict=True)]
-    result = {
+    result |= {
         "cpu_per_stream_pct": cpu / elapsed / count * 100,
-        "node_cpu_pct": cpu / elapsed * 100,
         "fps_per_subscriber": sum(delivered) / count / elapsed,
         "min_fps": min(delivered) / elapsed,
     }
     if "publication" in after:
-        published = after["publication"]["frames"] - before["publication"]["frames"]
-        result["published_fps"] = published / elapsed
-        result["loss_pct"] = max(0.0, 100 * (1 - sum(delivered) / max(1, published * count)))
+        result["loss_pct"] = max(
+            0.0, 100 * (1 - sum(delivered) / max(1, result["published_fps"] * elapsed * count))
+        )
         result["keyframe_requests"] = after["publication"]["keyframe_requests"]
         waits = after.get("waits_ms", [])
         if waits:
@@ -329,16 +342,27 @@ async def main() -> None:
                 flush=True,
             )
         per_stream_baseline = min(r["cpu_per_stream_pct"] for r in baseline.values())
+        receiving = (await measure("forward", 0, args.seconds, Path(tmp)))["node_cpu_pct"]
+        print(
+            f"receiving only (ours)  N=0   node CPU {receiving:5.1f}%: the publisher's stream "
+            f"received and assembled, forwarded to nobody. Every N pays it once; at N=1 the "
+            f"ratio per stream cannot exceed ×{per_stream_baseline / max(0.01, receiving):.0f}",
+            flush=True,
+        )
         for n in args.subscribers:
             r = await measure("forward", n, args.seconds, Path(tmp))
+            # What each subscriber adds, the publisher's stream being received anyway.
+            added = max(0.01, (r["node_cpu_pct"] - receiving) / n)
             print(
                 f"forwarding (ours)      N={n:<3} node CPU {r['node_cpu_pct']:5.1f}% = "
                 f"{r['cpu_per_stream_pct']:5.2f}% per stream; {r['fps_per_subscriber']:4.1f} fps "
                 f"per subscriber (slowest {r['min_fps']:4.1f}, published "
                 f"{r.get('published_fps', 0):4.1f}); loss {r.get('loss_pct', 0):4.1f}%; "
                 f"wait in node p50 {r.get('wait_p50_ms', 0):.2f} ms p99 "
-                f"{r.get('wait_p99_ms', 0):.2f} ms; ratio baseline/ours per stream "
-                f"×{per_stream_baseline / max(0.01, r['cpu_per_stream_pct']):.0f}",
+                f"{r.get('wait_p99_ms', 0):.2f} ms\n"
+                f"{'':23}ratio baseline/ours per stream "
+                f"×{per_stream_baseline / max(0.01, r['cpu_per_stream_pct']):.0f}; "
+                f"each subscriber adds {added:.2f}% (×{per_stream_baseline / added:.0f})",
                 flush=True,
             )
     print(
