@@ -77,7 +77,6 @@ async def node(port: int, mode: str) -> None:
     from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
     from aiortc.contrib.media import MediaRelay
 
-    from media.forwarding import on_keyframe_request
     from media.room import Room
 
     room = Room("bench")
@@ -113,8 +112,7 @@ async def node(port: int, mode: str) -> None:
             publication = published["publication"]
             room.participants.add(who)
             track = room.subscribe(publication, who)
-            sender = pc.addTrack(track)
-            on_keyframe_request(sender, publication.keyframes.request)
+            track.attach(pc.addTrack(track))
         else:
             pc.addTrack(relay.subscribe(published["track"]))
         vp8_only(pc)
@@ -125,7 +123,7 @@ async def node(port: int, mode: str) -> None:
         publication = published.get("publication")
         body: dict[str, Any] = {}
         if publication is not None:
-            body["publication"] = publication.stats()
+            body["publication"] = await publication.stats()
             track = publication.subscribers
             body["waits_ms"] = sorted(w * 1000 for t in track.values() for w in t.waits)
         return web.json_response(body)

@@ -30,7 +30,7 @@ from aiortc import (
 )
 from aiortc.sdp import candidate_from_sdp
 
-from media.forwarding import ForwardedTrack, label_stream, on_keyframe_request
+from media.forwarding import ForwardedTrack, label_stream
 from media.room import Publication, Room
 
 log = logging.getLogger("teleconsult.media.calls")
@@ -182,7 +182,7 @@ class SfuCalls:
                 # A section of its own (addTrack would take over the page's uplink section).
                 sender = pc.addTransceiver(track, direction="sendonly").sender
                 label_stream(sender, publication.publisher_id)
-                on_keyframe_request(sender, publication.keyframes.request)
+                track.attach(sender)
             participant.to_add.clear()
             gone = set(participant.to_remove)
             participant.to_remove.clear()

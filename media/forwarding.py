@@ -246,6 +246,33 @@ class KeyframeRequester:
         return True
 
 
+class RateMeter:
+    """Bits per second over the last few seconds, for the per-track figures: enough to see a
+    stream starve or recover, and cheap enough to count every frame (one mark per half second).
+    """
+
+    WINDOW = 5.0
+    MARK_EVERY = 0.5
+
+    def __init__(self) -> None:
+        self.total = 0
+        self._marks: deque[tuple[float, int]] = deque()  # (when, total before that moment)
+
+    def add(self, size: int, now: float) -> None:
+        if not self._marks or now - self._marks[-1][0] >= self.MARK_EVERY:
+            self._marks.append((now, self.total))
+        self.total += size
+
+    def kbps(self, now: float) -> float:
+        while self._marks and now - self._marks[0][0] > self.WINDOW:
+            self._marks.popleft()
+        if not self._marks:
+            return 0.0  # nothing in the window
+        since, total = self._marks[0]
+        # At least a second: a stream that has just begun is not reported at a burst's rate.
+        return round((self.total - total) * 8 / max(1.0, now - since) / 1000, 1)
+
+
 class ForwardedTrack(MediaStreamTrack):
     """What one subscriber receives of one publisher's track: encoded frames, sent as they came.
 
@@ -261,10 +288,23 @@ class ForwardedTrack(MediaStreamTrack):
         self.waits: deque[float] = deque(maxlen=300)
         self._waiting_for_keyframe = kind == "video"
         self.frames = 0
-        self.bytes = 0
         self.dropped = 0
+        self.rate = RateMeter()
+        # The server's sender of this track, once it has one: its RTP figures, and the
+        # subscriber's receiver reports (loss, round trip).
+        self.sender: RTCRtpSender | None = None
         if self._waiting_for_keyframe:
             request_keyframe()
+
+    @property
+    def bytes(self) -> int:
+        return self.rate.total
+
+    def attach(self, sender: RTCRtpSender) -> None:
+        """``sender`` sends this track: the subscriber's keyframe requests (PLI/FIR) reach the
+        publisher, and the sender's figures go into the track's."""
+        self.sender = sender
+        on_keyframe_request(sender, self._request_keyframe)
 
     def push(self, frame: EncodedFrame) -> None:
         if self.readyState != "live":
@@ -285,9 +325,10 @@ class ForwardedTrack(MediaStreamTrack):
         packet = av.Packet(frame.data)
         packet.pts = frame.timestamp
         packet.time_base = Fraction(1, frame.clock_rate)
+        now = time.monotonic()
         self.frames += 1
-        self.bytes += len(frame.data)
-        self._queue.put_nowait((packet, time.monotonic()))
+        self.rate.add(len(frame.data), now)
+        self._queue.put_nowait((packet, now))
 
     def _drain(self) -> None:
         while not self._queue.empty():

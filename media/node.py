@@ -63,13 +63,13 @@ async def run_node(app_url: str, secret_key: str) -> None:
 
     async def leave(data: dict[str, str]) -> list[dict[str, object]]:
         room = sfu.room(data["call_id"])
-        tracks = room.stats(data["peer_id"]) if room else []
+        tracks = await room.stats(data["peer_id"]) if room else []
         await sfu.leave(data["call_id"], data["peer_id"])
         return tracks
 
     async def stats(data: dict[str, str]) -> list[dict[str, object]]:
         room = sfu.room(data["call_id"])
-        return room.stats() if room else []
+        return await room.stats() if room else []
 
     for event, handler in (
         ("media:join", join),

@@ -8,12 +8,20 @@ ever forwards between its own participants: media of one call cannot reach anoth
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
-from aiortc import RTCRtpReceiver
+from aiortc import RTCRtpReceiver, RTCRtpSender
 
-from media.forwarding import EncodedFrame, ForwardedTrack, KeyframeRequester, tap_receiver
+from media.forwarding import (
+    EncodedFrame,
+    ForwardedTrack,
+    KeyframeRequester,
+    RateMeter,
+    tap_receiver,
+)
 
 
 @dataclass
@@ -26,32 +34,79 @@ class Publication:
     keyframes: KeyframeRequester
     subscribers: dict[str, ForwardedTrack] = field(default_factory=dict)
     frames: int = 0
-    bytes: int = 0
+    rate: RateMeter = field(default_factory=RateMeter)
+    clock_rate: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def bytes(self) -> int:
+        return self.rate.total
 
     def forward(self, frame: EncodedFrame) -> None:
         self.frames += 1
-        self.bytes += len(frame.data)
+        self.clock_rate = frame.clock_rate
+        self.rate.add(len(frame.data), time.monotonic())
         for track in self.subscribers.values():
             track.push(frame)
 
-    def stats(self) -> dict[str, object]:
+    async def stats(self) -> dict[str, object]:
+        """What came in from the publisher (frames, bytes, bitrate over the last seconds, RTP
+        packets, loss and jitter as the server's receiver counts them, keyframe requests), and
+        what went to each subscriber (the same, loss and round trip as the subscriber's
+        receiver reports them, frames dropped, how long frames waited here)."""
+        now = time.monotonic()
+        inbound = _rtp_stats(await self.receiver.getStats(), "inbound-rtp")
+        subscribers: dict[str, dict[str, object]] = {}
+        for sid, track in self.subscribers.items():
+            figures: dict[str, object] = {
+                "frames": track.frames,
+                "bytes": track.bytes,
+                "bitrate_kbps": track.rate.kbps(now),
+                "dropped": track.dropped,
+                "wait_ms_p50": _percentile(track.waits, 0.5),
+                "wait_ms_p99": _percentile(track.waits, 0.99),
+            }
+            if track.sender is not None:
+                figures |= await _sent(track.sender)
+            subscribers[sid] = figures
         return {
             "publisher_id": self.publisher_id,
             "kind": self.kind,
+            "seconds": round(now - self.started, 1),
             "frames": self.frames,
             "bytes": self.bytes,
+            "bitrate_kbps": self.rate.kbps(now),
+            "packets": inbound.get("packetsReceived", 0),
+            "packets_lost": max(0, inbound.get("packetsLost", 0)),
+            "jitter_ms": (
+                round(inbound["jitter"] * 1000 / self.clock_rate, 1)
+                if "jitter" in inbound and self.clock_rate
+                else None
+            ),
             "keyframe_requests": self.keyframes.sent,
-            "subscribers": {
-                sid: {
-                    "frames": t.frames,
-                    "bytes": t.bytes,
-                    "dropped": t.dropped,
-                    "wait_ms_p50": _percentile(t.waits, 0.5),
-                    "wait_ms_p99": _percentile(t.waits, 0.99),
-                }
-                for sid, t in self.subscribers.items()
-            },
+            "subscribers": subscribers,
         }
+
+
+def _rtp_stats(report: Any, kind: str) -> dict[str, Any]:
+    for entry in report.values():
+        if entry.type == kind:
+            return dict(vars(entry))
+    return {}
+
+
+async def _sent(sender: RTCRtpSender) -> dict[str, object]:
+    """The server's sender's counts, and the loss and round trip that the subscriber's receiver
+    reports (RTCP receiver reports; absent until the first one arrives)."""
+    report = await sender.getStats()
+    outbound = _rtp_stats(report, "outbound-rtp")
+    remote = _rtp_stats(report, "remote-inbound-rtp")
+    figures: dict[str, object] = {"packets": outbound.get("packetsSent", 0)}
+    if remote:
+        figures["packets_lost"] = max(0, remote.get("packetsLost", 0))
+        rtt = remote.get("roundTripTime")
+        figures["round_trip_ms"] = round(rtt * 1000, 1) if rtt is not None else None
+    return figures
 
 
 def _percentile(seconds: Iterable[float], q: float) -> float | None:
@@ -118,11 +173,11 @@ class Room:
             kept.append(publication)
         self.publications = kept
 
-    def stats(self, publisher_id: str | None = None) -> list[dict[str, object]]:
-        """Per published track: what came in, what went to each subscriber, keyframe requests,
-        how long frames waited here. ``publisher_id``: that participant's tracks only."""
+    async def stats(self, publisher_id: str | None = None) -> list[dict[str, object]]:
+        """Per published track: what came in, what went to each subscriber (``Publication.stats``).
+        ``publisher_id``: that participant's tracks only."""
         return [
-            p.stats()
+            await p.stats()
             for p in self.publications
             if publisher_id is None or p.publisher_id == publisher_id
         ]

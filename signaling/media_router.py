@@ -106,7 +106,7 @@ class MediaRouter:
         node = self._node(call_id)
         if node is None:
             room = self.local.room(call_id)
-            tracks = room.stats(peer_id) if room else []
+            tracks = await room.stats(peer_id) if room else []
             await self.local.leave(call_id, peer_id)
             return tracks
         data = {"call_id": call_id, "peer_id": peer_id}
@@ -117,7 +117,7 @@ class MediaRouter:
         node = self._node(call_id)
         if node is None:
             room = self.local.room(call_id)
-            return room.stats() if room else []
+            return await room.stats() if room else []
         return await self._ask(node, "media:stats", {"call_id": call_id})
 
     async def _ask(self, node: str, event: str, data: dict[str, Any]) -> list[dict[str, Any]]:

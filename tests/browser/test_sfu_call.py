@@ -144,6 +144,10 @@ async def test_three_party_sfu_call(
     assert shown.status == 200 and len(shown.body["tracks"]) == 6
     video = next(t for t in shown.body["tracks"] if t["kind"] == "video")
     assert all(s["frames"] > 10 for s in video["subscribers"].values())
+    # Per track, what the server's receiver counted and what each subscriber was sent.
+    assert video["packets"] >= video["frames"] and video["bitrate_kbps"] > 0
+    assert video["packets_lost"] >= 0 and video["jitter_ms"] is not None
+    assert all(s["packets"] >= s["frames"] for s in video["subscribers"].values())
     stranger = client_of(doctor_api.server)
     await stranger.register(email="s@example.fr", first_name="S", last_name="S")
     assert (await stranger.get(f"/api/calls/{call['id']}/forwarding")).status == 404
@@ -157,6 +161,7 @@ async def test_three_party_sfu_call(
     record = (await doctor_api.get(f"/api/calls/{call['id']}")).body
     forwarded = [e for e in record["timeline"] if e["kind"] == "forwarded"]
     assert len(forwarded) == 1 and len(forwarded[0]["data"]["tracks"]) == 2
+    assert all(t["packets"] > 0 and "bitrate_kbps" in t for t in forwarded[0]["data"]["tracks"])
 
     # She comes back (a reload: a new peer in the call). The server forwards her tracks to the
     # others again, and theirs to her, on the same one connection each.

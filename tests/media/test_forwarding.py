@@ -103,9 +103,8 @@ class Call:
         ``on_receiver`` sees each of the subscriber's receivers before it starts."""
         client, server = self.pc(), self.pc()
         self.server_sides[who] = server
-        for publication, track in self.room.join(who):
-            sender = server.addTrack(track)
-            forwarding.on_keyframe_request(sender, publication.keyframes.request)
+        for _publication, track in self.room.join(who):
+            track.attach(server.addTrack(track))
         prefer_vp8(server)
         frames: dict[str, list[Any]] = {"video": [], "audio": []}
 
@@ -163,7 +162,7 @@ async def test_forwarded_media_is_never_decoded_or_encoded_on_the_server(
         assert publisher_encoders <= codec_work["encode"]
         assert len(codec_work["decode"]) == 2
 
-        stats = {s["kind"]: s for s in call.room.stats()}
+        stats = {s["kind"]: s for s in await call.room.stats()}
         video = stats["video"]["subscribers"]["patient"]  # type: ignore[index]
         assert stats["video"]["frames"] >= 30 and video["frames"] >= 30
         assert stats["audio"]["bytes"] > 0
@@ -214,6 +213,42 @@ async def test_a_participant_who_leaves_stops_their_tracks_for_the_others() -> N
         call.room.leave("doctor")
         assert call.room.publications == []
         assert all(track.readyState == "ended" for track in forwarded)
+    finally:
+        await call.close()
+
+
+async def test_per_track_figures_count_packets_loss_bitrate_and_round_trip() -> None:
+    call = Call("call-1")
+    try:
+        await call.publish("doctor", "red")
+        seen = await call.subscribe("patient")
+        publication = next(p for p in call.room.publications if p.kind == "video")
+        track = publication.subscribers["patient"]
+
+        async def reported() -> bool:
+            # The subscriber's receiver reports (RTCP RR) come every second or so.
+            figures = (await publication.stats())["subscribers"]
+            return "round_trip_ms" in figures["patient"]  # type: ignore[index]
+
+        deadline = time.monotonic() + 15
+        while not (len(seen["video"]) >= 60 and await reported()):
+            assert time.monotonic() < deadline, "no receiver report from the subscriber"
+            await asyncio.sleep(0.1)
+        stats = await publication.stats()
+        subscriber = stats["subscribers"]["patient"]  # type: ignore[index]
+        # What the server's receiver counted of the publisher, on loopback: nothing lost.
+        assert stats["packets"] >= stats["frames"] >= 60  # type: ignore[operator]
+        assert stats["packets_lost"] == 0
+        assert stats["jitter_ms"] is not None and 0 <= stats["jitter_ms"] < 50  # type: ignore[operator]
+        assert stats["bitrate_kbps"] > 0  # type: ignore[operator]
+        # What went to the subscriber, and what its receiver says of it.
+        assert subscriber["packets"] >= subscriber["frames"] > 0
+        assert subscriber["packets_lost"] == 0
+        assert 0 <= subscriber["round_trip_ms"] < 1000
+        assert track.sender is not None and subscriber["bytes"] == track.bytes > 0
+        # Forwarding changes no byte: the subscriber's stream runs at the publisher's rate (the
+        # two meters' windows end a few frames apart, hence the margin).
+        assert 0.8 < subscriber["bitrate_kbps"] / stats["bitrate_kbps"] < 1.25  # type: ignore[operator]
     finally:
         await call.close()
 
