@@ -31,6 +31,7 @@ from aiortc import (
 from aiortc.sdp import candidate_from_sdp
 
 from media.forwarding import ForwardedTrack, label_stream
+from media.metrics import SfuMetrics
 from media.room import Publication, Room
 
 log = logging.getLogger("teleconsult.media.calls")
@@ -70,6 +71,7 @@ class SfuCalls:
         self._rooms: dict[str, Room] = {}
         self._participants: dict[tuple[str, str], _Participant] = {}
         self._tasks: set[asyncio.Future[None]] = set()
+        self.metrics = SfuMetrics()
 
     def room(self, call_id: str) -> Room | None:
         return self._rooms.get(call_id)
@@ -196,11 +198,16 @@ class SfuCalls:
             await pc.setLocalDescription(await pc.createOffer())
             await self._send(call_id, participant.peer_id, {"description": self._local(pc)})
 
-    async def leave(self, call_id: str, peer_id: str) -> None:
-        """The participant's tracks end for the others, and their connection closes."""
+    async def leave(self, call_id: str, peer_id: str) -> list[dict[str, object]]:
+        """The participant's tracks end for the others, and their connection closes. Returns
+        the figures of what was forwarded of them (for the call record)."""
         participant = self._participants.pop((call_id, peer_id), None)
         room = self._rooms.get(call_id)
+        figures: list[dict[str, object]] = []
         if room is not None:
+            before = await room.stats()
+            self.metrics.participant_left(peer_id, before)
+            figures = [track for track in before if track["publisher_id"] == peer_id]
             ended = [
                 track
                 for publication in room.publications
@@ -220,6 +227,14 @@ class SfuCalls:
                 del self._rooms[call_id]
         if participant is not None:
             await participant.pc.close()
+        return figures
+
+    async def reading(self) -> dict[str, object]:
+        """This SFU's totals and current flows, over all its calls (``media.metrics``)."""
+        live = [track for room in self._rooms.values() for track in await room.stats()]
+        return self.metrics.reading(
+            live, calls=len(self._rooms), participants=len(self._participants)
+        )
 
     async def end(self, call_id: str) -> None:
         for cid, peer_id in list(self._participants):

@@ -62,20 +62,21 @@ async def run_node(app_url: str, secret_key: str) -> None:
             log.warning("signal from %s refused: %r", data.get("peer_id"), exc)
 
     async def leave(data: dict[str, str]) -> list[dict[str, object]]:
-        room = sfu.room(data["call_id"])
-        tracks = await room.stats(data["peer_id"]) if room else []
-        await sfu.leave(data["call_id"], data["peer_id"])
-        return tracks
+        return await sfu.leave(data["call_id"], data["peer_id"])
 
     async def stats(data: dict[str, str]) -> list[dict[str, object]]:
         room = sfu.room(data["call_id"])
         return await room.stats() if room else []
+
+    async def metrics(_: object = None) -> dict[str, object]:
+        return await sfu.reading()
 
     for event, handler in (
         ("media:join", join),
         ("media:signal", signal),
         ("media:leave", leave),
         ("media:stats", stats),
+        ("media:metrics", metrics),
     ):
         client.on(event, handler, namespace=NAMESPACE)
     await client.connect(

@@ -27,6 +27,7 @@ from server.http.access_log import access_log_middleware
 from server.http.auth import csrf_middleware
 from server.http.headers import security_headers_middleware
 from server.http.keys import MESSAGE_WRITER, SERVICES, SFU_CALLS
+from server.http.metrics import routes as metrics_routes
 from server.http.problems import problem_middleware
 from server.invitations.delivery import run_worker
 from server.invitations.routes import routes as invitation_routes
@@ -97,6 +98,7 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> web.Ap
         document_routes,
         payment_routes,
         messaging_settings_routes,
+        metrics_routes,
         page_routes,
     ):
         app.router.add_routes(table)

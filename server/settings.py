@@ -43,6 +43,8 @@ class Settings:
     turn_urls: tuple[str, ...] = ()
     turn_secret: str | None = None
     sfu: bool = True
+    # Bearer token of GET /metrics (Prometheus); unset: the endpoint is off.
+    metrics_token: str | None = None
     upload_max_bytes: int = 20 * 1024 * 1024
     # Payment requests: "builtin" (the practice confirms what it received) or "stripe" (Checkout).
     payment_provider: str = "builtin"
@@ -116,6 +118,9 @@ class Settings:
             raise SettingsError(
                 "TC_PAYMENT_PROVIDER=stripe needs TC_STRIPE_SECRET_KEY and TC_STRIPE_WEBHOOK_SECRET"
             )
+        metrics_token = opt("TC_METRICS_TOKEN")
+        if metrics_token is not None and len(metrics_token) < 16:
+            raise SettingsError("TC_METRICS_TOKEN must be at least 16 characters long")
         turn = tuple(u.strip() for u in (opt("TC_TURN_URLS") or "").split(",") if u.strip())
         return cls(
             data_dir=Path(opt("TC_DATA_DIR") or "var"),
@@ -129,6 +134,7 @@ class Settings:
             turn_urls=turn,
             turn_secret=opt("TC_TURN_SECRET"),
             sfu=sfu == "on",
+            metrics_token=metrics_token,
             upload_max_bytes=int(upload_max),
             payment_provider=provider,
             stripe_secret_key=opt("TC_STRIPE_SECRET_KEY"),

@@ -15,6 +15,7 @@ from typing import Any
 import socketio
 
 from media.calls import SFU_PEER, SfuCalls
+from media.metrics import combine
 from media.node import NAMESPACE, verify_token
 from server.events import peer_room
 
@@ -105,10 +106,7 @@ class MediaRouter:
         """The participant's SFU side closes; returns what was forwarded of them."""
         node = self._node(call_id)
         if node is None:
-            room = self.local.room(call_id)
-            tracks = await room.stats(peer_id) if room else []
-            await self.local.leave(call_id, peer_id)
-            return tracks
+            return await self.local.leave(call_id, peer_id)
         data = {"call_id": call_id, "peer_id": peer_id}
         tracks = await self._ask(node, "media:leave", data)
         return tracks
@@ -120,15 +118,27 @@ class MediaRouter:
             return await room.stats() if room else []
         return await self._ask(node, "media:stats", {"call_id": call_id})
 
+    async def metrics(self) -> dict[str, Any]:
+        """Totals and current flows over every SFU call: this process's and its nodes'."""
+        readings = [await self.local.reading()]
+        for node in list(self.nodes):
+            answer = await self._call(node, "media:metrics", {})
+            if isinstance(answer, dict):
+                readings.append(answer)
+        return {**combine(readings), "nodes": len(self.nodes)}
+
     async def _ask(self, node: str, event: str, data: dict[str, Any]) -> list[dict[str, Any]]:
+        answer = await self._call(node, event, data)
+        return list(answer) if isinstance(answer, list) else []
+
+    async def _call(self, node: str, event: str, data: dict[str, Any]) -> Any:
         try:
-            answer = await self._sio.call(
+            return await self._sio.call(
                 event, data, to=node, namespace=NAMESPACE, timeout=NODE_CALL_TIMEOUT
             )
         except (TimeoutError, socketio.exceptions.SocketIOError) as exc:
             log.warning("media node %s did not answer %s: %r", node, event, exc)
-            return []
-        return list(answer) if isinstance(answer, list) else []
+            return None
 
     async def close(self) -> None:
         await self.local.close()

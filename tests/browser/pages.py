@@ -26,13 +26,14 @@ async def signed_in_page(browser: Browser, base: str, email: str, *, phone: bool
 
 
 async def doctor_and_patient(
-    start_server: Callable[..., Any], client_of: Callable[[TestServer], Client]
+    start_server: Callable[..., Any], client_of: Callable[[TestServer], Client], **settings: Any
 ) -> tuple[str, Client, Client, str]:
     """A server on a real port (the pages' links point to it), a doctor and a patient already in
-    contact: (base URL, doctor's API client, patient's API client, conversation id)."""
+    contact: (base URL, doctor's API client, patient's API client, conversation id).
+    ``settings``: changes to the server's settings."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    server = await start_server(port=port, public_url=base)
+    server = await start_server(port=port, public_url=base, **settings)
     doctor, patient = client_of(server), client_of(server)
     await doctor.register(
         email="claire.martin@example.fr",

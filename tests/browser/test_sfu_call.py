@@ -48,6 +48,15 @@ async def streams_from(page: Page, others: int, within: float = 30) -> dict[str,
 
 
 ROOT = Path(__file__).resolve().parents[2]
+METRICS_TOKEN = "prometheus-scraper-token"
+
+
+async def scrape(client: Client) -> dict[str, float]:
+    """``GET /metrics`` as Prometheus reads it: sample name (with its labels) → value."""
+    reply = await client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    assert reply.status == 200, reply
+    samples = [line.split(" ") for line in reply.body.splitlines() if not line.startswith("#")]
+    return {name: float(value) for name, value in samples}
 
 
 @pytest.fixture
@@ -88,7 +97,9 @@ async def test_three_party_sfu_call(
     artifacts: Path,
     where: str,
 ) -> None:
-    base, doctor_api, _, cid = await doctor_and_patient(start_server, client_of)
+    base, doctor_api, _, cid = await doctor_and_patient(
+        start_server, client_of, metrics_token=METRICS_TOKEN
+    )
     router = doctor_api.server.app[SFU_CALLS]
     if where == "node":
         await media_node(base)
@@ -148,6 +159,17 @@ async def test_three_party_sfu_call(
     assert video["packets"] >= video["frames"] and video["bitrate_kbps"] > 0
     assert video["packets_lost"] >= 0 and video["jitter_ms"] is not None
     assert all(s["packets"] >= s["frames"] for s in video["subscribers"].values())
+
+    # The operators' view of the same: totals over the SFU (the app's, or its node's), with no
+    # call or person in it.
+    scraped = await scrape(doctor_api)
+    assert scraped["teleconsult_sfu_nodes"] == (1 if where == "node" else 0)
+    assert scraped["teleconsult_sfu_calls"] == 1 and scraped["teleconsult_sfu_participants"] == 3
+    assert scraped['teleconsult_sfu_tracks{kind="video"}'] == 3
+    assert scraped['teleconsult_sfu_subscriptions{kind="video"}'] == 6
+    assert scraped['teleconsult_sfu_frames_forwarded_total{kind="video"}'] > 60
+    assert scraped['teleconsult_sfu_bitrate_out_kbps{kind="video"}'] > 0
+    assert scraped['teleconsult_sfu_packets_received_total{kind="audio"}'] > 0
     stranger = client_of(doctor_api.server)
     await stranger.register(email="s@example.fr", first_name="S", last_name="S")
     assert (await stranger.get(f"/api/calls/{call['id']}/forwarding")).status == 404
@@ -158,6 +180,13 @@ async def test_three_party_sfu_call(
     for page in pages[:2]:
         await expect(page.locator("#remotes .remote")).to_have_count(1)
     assert len(await router.stats(call["id"])) == 4
+    # Her tracks ended, and the counters kept what they carried.
+    after = await scrape(doctor_api)
+    assert after["teleconsult_sfu_participants"] == 2
+    assert after['teleconsult_sfu_tracks{kind="video"}'] == 2
+    for name, value in scraped.items():
+        if name.split("{")[0].endswith("_total"):
+            assert after[name] >= value, name
     record = (await doctor_api.get(f"/api/calls/{call['id']}")).body
     forwarded = [e for e in record["timeline"] if e["kind"] == "forwarded"]
     assert len(forwarded) == 1 and len(forwarded[0]["data"]["tracks"]) == 2
