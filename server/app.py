@@ -49,7 +49,12 @@ from server.ratelimit import RateLimiter
 from server.services import Services
 from server.settings import Settings
 from signaling.calls import register_call_handlers
-from signaling.server import SocketPublisher, create_socket_server, register_handlers
+from signaling.server import (
+    SocketPublisher,
+    close_socket_server,
+    create_socket_server,
+    register_handlers,
+)
 
 
 @dataclass(frozen=True)
@@ -74,15 +79,13 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> web.Ap
     )
     sio = create_socket_server(settings)
     register_handlers(sio, lambda: app[SERVICES])
-    sfu = register_call_handlers(sio, lambda: app[SERVICES])
+    sfu = register_call_handlers(sio, lambda: app[SERVICES], redis_url=settings.redis_url)
     app[SFU_CALLS] = sfu
     sio.attach(app)
 
     async def close_sockets(_: web.Application) -> None:
         # Open websockets would otherwise hold the shutdown until its timeout.
-        if sio.eio.sockets:  # (engine.io's disconnect-all fails when there is nobody)
-            await sio.eio.disconnect()  # every client, every transport
-        await sio.shutdown()
+        await close_socket_server(sio)
         await sfu.close()
 
     app.on_shutdown.append(close_sockets)

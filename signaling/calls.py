@@ -5,6 +5,7 @@ call; nothing crosses calls."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any, Literal
@@ -82,9 +83,13 @@ def _bad(detail: str, status: int = 422) -> dict[str, Any]:
 
 
 def register_call_handlers(
-    sio: socketio.AsyncServer, services_of_app: Callable[[], Services]
+    sio: socketio.AsyncServer,
+    services_of_app: Callable[[], Services],
+    *,
+    redis_url: str | None = None,
 ) -> MediaRouter:
-    """Returns where the SFU side of calls in ``mode:"sfu"`` runs (a media node, or here)."""
+    """Returns where the SFU side of calls in ``mode:"sfu"`` runs (a media node, here, or, with
+    ``redis_url``, in the process that claimed the call)."""
     pending: set[asyncio.Task[None]] = set()
 
     async def send_from_sfu(call_id: str, peer_id: str, payload: dict[str, Any]) -> None:
@@ -95,7 +100,10 @@ def register_call_handlers(
         )
 
     sfu = MediaRouter(
-        sio, SfuCalls(send_from_sfu), lambda: services_of_app().settings.secret_key or ""
+        sio,
+        SfuCalls(send_from_sfu),
+        lambda: services_of_app().settings.secret_key or "",
+        redis_url,
     )
 
     async def leave_sfu(services: Services, peer: CallPeer) -> None:
@@ -291,11 +299,14 @@ def register_call_handlers(
             if peer is None:
                 return {"ok": True}
             empty = await service.leave(db, services, peer)
-        await sio.leave_room(sid, call_room(call_id))
-        await sio.leave_room(sid, peer_room(call_id, peer.id))
-        session = await sio.get_session(sid)
-        (session.get("peers") or {}).pop(call_id, None)
-        await sio.save_session(sid, session)
+        # A page that leaves often closes at once: its socket may be gone by now, and its
+        # disconnect found nothing left to do, so the others must still be told below.
+        with contextlib.suppress(KeyError):
+            await sio.leave_room(sid, call_room(call_id))
+            await sio.leave_room(sid, peer_room(call_id, peer.id))
+            session = await sio.get_session(sid)
+            (session.get("peers") or {}).pop(call_id, None)
+            await sio.save_session(sid, session)
         await leave_sfu(services, peer)
         await announce_left(peer, empty)
         return {"ok": True}

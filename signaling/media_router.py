@@ -4,6 +4,10 @@ process, or, with none, in this process.
 A call goes to one node, chosen when its first participant joins (the node with the fewest
 calls), and stays there. The pages notice nothing: their signals for ``"sfu"`` are handed to the
 node, and the node's come back to them as ``call:signal`` from ``"sfu"``.
+
+With several app processes sharing Redis, the process through which a call's first participant
+joins runs its SFU (itself, or on one of its nodes); the others hand it their pages' signals
+(``signaling.sfu_owners``).
 """
 
 from __future__ import annotations
@@ -12,12 +16,14 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import redis.asyncio as aioredis
 import socketio
 
 from media.calls import SFU_PEER, SfuCalls
 from media.metrics import combine
 from media.node import NAMESPACE, verify_token
 from server.events import peer_room
+from signaling.sfu_owners import OwnerGone, RemoteError, SfuOwners
 
 log = logging.getLogger("teleconsult.signaling.media")
 
@@ -26,11 +32,17 @@ NODE_CALL_TIMEOUT = 10
 
 class MediaRouter:
     def __init__(
-        self, sio: socketio.AsyncServer, local: SfuCalls, secret_key: Callable[[], str]
+        self,
+        sio: socketio.AsyncServer,
+        local: SfuCalls,
+        secret_key: Callable[[], str],
+        redis_url: str | None = None,
     ) -> None:
         self._sio = sio
         self.local = local
         self._secret_key = secret_key
+        # Several processes (Redis): each call's SFU runs in the one that claimed it.
+        self._owners = SfuOwners(redis_url, self._here) if redis_url else None
         self.nodes: dict[str, set[str]] = {}  # node sid → its calls
         self._node_of: dict[str, str] = {}  # call id → node sid
         sio.on("connect", self._node_connected, namespace=NAMESPACE)
@@ -69,14 +81,63 @@ class MediaRouter:
             self._node_of[call_id] = node
         return node
 
+    async def _run(self, op: str, data: dict[str, Any], *, claim: bool = False) -> Any:
+        """Does ``op`` where the call's SFU runs: in this process (itself or its media node), or
+        in the process that claimed the call (several processes sharing Redis)."""
+        owners = self._owners
+        if owners is not None:
+            call_id = data["call_id"]
+            owner = await owners.owner(call_id, claim=claim)
+            if owner is not None and owner != owners.process_id:
+                try:
+                    return await owners.ask(owner, op, data)
+                except OwnerGone:
+                    log.warning("the process running SFU call %s is gone", call_id)
+                    if not claim:
+                        return None  # its connections went with it: nothing to signal to
+                    owner = await owners.take_over(call_id, owner)
+                    if owner != owners.process_id:
+                        return await owners.ask(owner, op, data)
+            elif owner is None and not claim:
+                return None  # nobody runs this call (not joined yet, or long over)
+        return await self._here(op, data)
+
+    async def _here(self, op: str, data: dict[str, Any]) -> Any:
+        call_id = data["call_id"]
+        if op == "join":
+            # A call that started here stays here, even if a node connects meanwhile.
+            node = None if self.local.room(call_id) else self._node(call_id, assign=True)
+            if node is None:
+                await self.local.join(call_id, data["peer_id"])
+            else:
+                await self._sio.emit("media:join", data, to=node, namespace=NAMESPACE)
+            return None
+        node = self._node(call_id)
+        if op == "signal":
+            if node is None:
+                await self.local.signal(
+                    call_id,
+                    data["peer_id"],
+                    data.get("description"),
+                    data.get("candidate"),
+                    has_candidate=bool(data.get("has_candidate")),
+                )
+            else:
+                await self._sio.emit("media:signal", data, to=node, namespace=NAMESPACE)
+            return None
+        if op == "leave":
+            if node is None:
+                return await self.local.leave(call_id, data["peer_id"])
+            return await self._ask(node, "media:leave", data)
+        if op == "stats":
+            if node is None:
+                room = self.local.room(call_id)
+                return await room.stats() if room else []
+            return await self._ask(node, "media:stats", data)
+        raise ValueError(f"unknown SFU operation {op!r}")
+
     async def join(self, call_id: str, peer_id: str) -> None:
-        # A call that started here stays here, even if a node connects meanwhile.
-        node = None if self.local.room(call_id) else self._node(call_id, assign=True)
-        if node is None:
-            await self.local.join(call_id, peer_id)
-            return
-        data = {"call_id": call_id, "peer_id": peer_id}
-        await self._sio.emit("media:join", data, to=node, namespace=NAMESPACE)
+        await self._run("join", {"call_id": call_id, "peer_id": peer_id}, claim=True)
 
     async def signal(
         self,
@@ -87,12 +148,6 @@ class MediaRouter:
         *,
         has_candidate: bool,
     ) -> None:
-        node = self._node(call_id)
-        if node is None:
-            await self.local.signal(
-                call_id, peer_id, description, candidate, has_candidate=has_candidate
-            )
-            return
         data = {
             "call_id": call_id,
             "peer_id": peer_id,
@@ -100,23 +155,22 @@ class MediaRouter:
             "candidate": candidate,
             "has_candidate": has_candidate,
         }
-        await self._sio.emit("media:signal", data, to=node, namespace=NAMESPACE)
+        await self._run("signal", data)
 
     async def leave(self, call_id: str, peer_id: str) -> list[dict[str, Any]]:
         """The participant's SFU side closes; returns what was forwarded of them."""
-        node = self._node(call_id)
-        if node is None:
-            return await self.local.leave(call_id, peer_id)
-        data = {"call_id": call_id, "peer_id": peer_id}
-        tracks = await self._ask(node, "media:leave", data)
-        return tracks
+        return await self._figures("leave", {"call_id": call_id, "peer_id": peer_id})
 
     async def stats(self, call_id: str) -> list[dict[str, Any]]:
-        node = self._node(call_id)
-        if node is None:
-            room = self.local.room(call_id)
-            return await room.stats() if room else []
-        return await self._ask(node, "media:stats", {"call_id": call_id})
+        return await self._figures("stats", {"call_id": call_id})
+
+    async def _figures(self, op: str, data: dict[str, Any]) -> list[dict[str, Any]]:
+        try:
+            answer = await self._run(op, data)
+        except (TimeoutError, RemoteError, aioredis.RedisError) as exc:
+            log.warning("SFU %s of call %s failed: %r", op, data["call_id"], exc)
+            return []
+        return list(answer) if isinstance(answer, list) else []
 
     async def metrics(self) -> dict[str, Any]:
         """Totals and current flows over every SFU call: this process's and its nodes'."""
@@ -142,3 +196,5 @@ class MediaRouter:
 
     async def close(self) -> None:
         await self.local.close()
+        if self._owners is not None:
+            await self._owners.close()

@@ -6,6 +6,8 @@ checks); the socket delivers them live and lets a reconnecting client catch up f
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from http.cookies import SimpleCookie
 from typing import Any
@@ -74,7 +76,7 @@ def _origin_checker(settings: Settings) -> Any:
 def create_socket_server(settings: Settings) -> socketio.AsyncServer:
     manager = None
     if settings.redis_url:
-        manager = socketio.AsyncRedisManager(settings.redis_url, channel="teleconsult")
+        manager = RedisManager(settings.redis_url, channel="teleconsult")
     return socketio.AsyncServer(
         async_mode="aiohttp",
         client_manager=manager,
@@ -84,6 +86,40 @@ def create_socket_server(settings: Settings) -> socketio.AsyncServer:
         logger=False,
         engineio_logger=False,
     )
+
+
+class RedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
+    """python-socketio's Redis manager, made closable: it makes a new Redis client each time its
+    listener (re)connects, and also for an emit made before that, and keeps only the last; this
+    one remembers them all so that ``close`` releases every connection."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._clients: list[Any] = []
+
+    def _redis_connect(self) -> None:
+        super()._redis_connect()
+        self._clients.append(self.redis)
+
+    async def close(self) -> None:
+        listener = getattr(self, "thread", None)
+        if isinstance(listener, asyncio.Task):
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+        for client in self._clients:
+            await client.aclose()
+        self._clients.clear()
+
+
+async def close_socket_server(sio: socketio.AsyncServer) -> None:
+    """Disconnects every client and, with Redis, stops listening and closes the connections (a
+    process that stops does not mind; a test that runs two applications in one does)."""
+    if sio.eio.sockets:  # (engine.io's disconnect-all fails when there is nobody)
+        await sio.eio.disconnect()  # every client, every transport
+    await sio.shutdown()
+    if isinstance(sio.manager, RedisManager):
+        await sio.manager.close()
 
 
 def _error(exc: AppError) -> dict[str, Any]:

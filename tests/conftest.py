@@ -13,6 +13,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+import redis.asyncio as aioredis
 from aiohttp.test_utils import TestServer
 
 from server.app import Overrides, create_app
@@ -165,3 +166,19 @@ async def patient(make_client: Callable[[], Client]) -> Client:
 @pytest.fixture
 def outbox(settings: Settings) -> Path:
     return settings.outbox_dir
+
+
+REDIS_URL = os.environ.get("TC_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture
+async def redis_available() -> None:
+    """The real Redis: required in CI, skipped with the reason elsewhere."""
+    try:
+        client = aioredis.from_url(REDIS_URL)
+        await asyncio.wait_for(client.ping(), 3)
+        await client.aclose()
+    except (OSError, TimeoutError, aioredis.RedisError):
+        if os.environ.get("CI"):
+            pytest.fail(f"Redis is required in CI but does not answer at {REDIS_URL}")
+        pytest.skip(f"Redis not reachable at {REDIS_URL}")

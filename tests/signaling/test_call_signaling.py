@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from server.calls import service
 from tests.helpers import Client, connect, valid_rpps
 from tests.signaling.sockets import Tab
 
@@ -289,3 +290,31 @@ async def test_an_sfu_call_ignores_an_offer_sent_with_the_join(
     await d.wait_for("call:peer-joined")
     await asyncio.sleep(0.3)
     assert all(e["from"] == "sfu" for e in d.events.get("call:signal", []))
+
+
+async def test_a_page_that_leaves_and_closes_at_once_is_announced(
+    doctor: Client, patient: Client, tabs: Callable[[Client], Tab], monkeypatch: Any
+) -> None:
+    """ "Quitter", then the page goes: its socket may be gone before the leave's handler is done
+    (and the disconnect found nothing to do, the peer having left); the others must still be
+    told. The socket is closed right after the leave is recorded, every time."""
+    cid = await connect(doctor, patient)
+    call = (await doctor.post(f"/api/conversations/{cid}/calls", {})).body
+    d, p = tabs(doctor), tabs(patient)
+    await d.connect()
+    await p.connect()
+    await join(d, call["id"])
+    p_peer = (await join(p, call["id"]))["peer_id"]
+    recorded = service.leave
+
+    async def leave_then_close(db: Any, services: Any, peer: Any) -> bool:
+        empty = await recorded(db, services, peer)
+        if peer.id == p_peer:
+            await p.close()
+            await asyncio.sleep(0.2)  # its disconnect is handled meanwhile
+        return empty
+
+    monkeypatch.setattr(service, "leave", leave_then_close)
+    await p.sio.emit("call:leave", {"call_id": call["id"]})
+    [left] = await d.wait_for("call:peer-left")
+    assert left["peer_id"] == p_peer

@@ -11,14 +11,13 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-import redis.asyncio as aioredis
 from yarl import URL
 
+from tests.conftest import REDIS_URL
 from tests.helpers import Client, connect, valid_rpps
 from tests.mail import free_port
 from tests.signaling.sockets import Tab
 
-REDIS_URL = os.environ.get("TC_TEST_REDIS", "redis://127.0.0.1:6379/0")
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -30,18 +29,6 @@ class Remote:
 
     def make_url(self, path: str) -> URL:
         return self.base.join(URL(path))
-
-
-@pytest.fixture
-async def redis_available() -> None:
-    try:
-        client = aioredis.from_url(REDIS_URL)
-        await asyncio.wait_for(client.ping(), 3)
-        await client.aclose()
-    except (OSError, TimeoutError, aioredis.RedisError):
-        if os.environ.get("CI"):
-            pytest.fail(f"Redis is required in CI but does not answer at {REDIS_URL}")
-        pytest.skip(f"Redis not reachable at {REDIS_URL}")
 
 
 @pytest.fixture

@@ -1,0 +1,93 @@
+"""An SFU call whose participants' sockets are on two app processes sharing the real Redis: the
+call's SFU runs in one of them, the other hands it its page's signals, and each page decodes
+the other's video. Both processes show the call's figures, and the leave through the second
+process is recorded with what was forwarded of that participant."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp.test_utils import TestServer
+from playwright.async_api import Browser, expect
+
+from server.http.keys import SFU_CALLS
+from tests.browser.pages import signed_in_page
+from tests.browser.test_sfu_call import streams_from
+from tests.conftest import REDIS_URL
+from tests.helpers import Client, connect, valid_rpps
+from tests.mail import free_port
+
+
+async def test_an_sfu_call_across_two_processes(
+    browser: Browser,
+    start_server: Callable[..., Any],
+    client_of: Callable[[TestServer], Client],
+    redis_available: None,
+) -> None:
+    bases, servers = [], []
+    for _ in range(2):  # one database (a SQLite file), one Redis, two applications
+        port = free_port()
+        bases.append(f"http://127.0.0.1:{port}")
+        servers.append(await start_server(port=port, public_url=bases[-1], redis_url=REDIS_URL))
+    doctor_api, patient_api = client_of(servers[0]), client_of(servers[1])
+    await doctor_api.register(
+        email="claire.martin@example.fr",
+        first_name="Claire",
+        last_name="Martin",
+        role="doctor",
+        rpps=valid_rpps(1),
+    )
+    await patient_api.register(email="eloise@example.fr", first_name="Éloïse", last_name="Durand")
+    cid = await connect(doctor_api, patient_api)
+    created = await doctor_api.post(f"/api/conversations/{cid}/calls", {"mode": "sfu"})
+    assert created.status == 201
+    call_id = created.body["id"]
+
+    # The doctor joins through the first process, which claims the call; the patient's page is
+    # served, and its socket connected, by the second.
+    doctor = await signed_in_page(browser, bases[0], "claire.martin@example.fr")
+    patient = await signed_in_page(browser, bases[1], "eloise@example.fr", phone=True)
+    await doctor.goto(f"{bases[0]}/c/{call_id}")
+    await doctor.get_by_role("button", name="Rejoindre la consultation").click()
+    routers = [server.app[SFU_CALLS] for server in servers]
+    deadline = time.monotonic() + 10
+    while routers[0].local.room(call_id) is None:
+        assert time.monotonic() < deadline, "the first process did not start the call's SFU"
+        await doctor.wait_for_timeout(100)
+    await patient.goto(f"{bases[1]}/c/{call_id}")
+    await patient.get_by_role("button", name="Rejoindre la consultation").click()
+
+    for page in (doctor, patient):
+        seen = await streams_from(page, 1)
+        assert seen["connections"] == 1
+    room = routers[0].local.room(call_id)
+    assert room is not None and len(room.participants) == 2
+    assert routers[1].local.room(call_id) is None  # nothing of it runs in the second process
+
+    # The figures, asked of either process, are the one SFU's.
+    for api in (doctor_api, patient_api):
+        shown = await api.get(f"/api/calls/{call_id}/forwarding")
+        assert shown.status == 200 and len(shown.body["tracks"]) == 4
+        assert all(t["frames"] > 10 for t in shown.body["tracks"] if t["kind"] == "video")
+
+    # The patient leaves through the second process: the SFU ends her tracks, and the record
+    # keeps what was forwarded of her.
+    await patient.get_by_role("button", name="Quitter").click()
+    await expect(doctor.locator("#remotes .remote")).to_have_count(0)
+    deadline = time.monotonic() + 10
+    while len(await routers[0].stats(call_id)) != 2:
+        assert time.monotonic() < deadline, "her tracks were not ended"
+        await doctor.wait_for_timeout(100)
+    record = (await doctor_api.get(f"/api/calls/{call_id}")).body
+    forwarded = [e for e in record["timeline"] if e["kind"] == "forwarded"]
+    assert len(forwarded) == 1 and len(forwarded[0]["data"]["tracks"]) == 2
+    assert all(t["frames"] > 10 for t in forwarded[0]["data"]["tracks"] if t["kind"] == "video")
+
+    # The doctor's page closes: her socket is gone, and so is the call's SFU side.
+    await doctor.context.close()
+    deadline = time.monotonic() + 10
+    while routers[0].local.room(call_id) is not None:
+        assert time.monotonic() < deadline, "the doctor's SFU side was not closed"
+        await patient.wait_for_timeout(100)
