@@ -88,6 +88,9 @@ def create_socket_server(settings: Settings) -> socketio.AsyncServer:
     )
 
 
+DISCONNECT_WAIT = 5.0
+
+
 class RedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
     """python-socketio's Redis manager, made closable: it makes a new Redis client each time its
     listener (re)connects, and also for an emit made before that, and keeps only the last; this
@@ -114,9 +117,21 @@ class RedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
 
 async def close_socket_server(sio: socketio.AsyncServer) -> None:
     """Disconnects every client and, with Redis, stops listening and closes the connections (a
-    process that stops does not mind; a test that runs two applications in one does)."""
-    if sio.eio.sockets:  # (engine.io's disconnect-all fails when there is nobody)
-        await sio.eio.disconnect()  # every client, every transport
+    process that stops does not mind; a test that runs two applications in one does).
+
+    Each client's disconnect runs our handlers (a participant leaves their call), then waits for
+    its socket's send queue to drain; the queue of a socket whose connection has just died never
+    does, and engine.io's disconnect-all would wait for it forever (seen: a server that ignored
+    SIGTERM until its watchdog killed it). So each waits at most ``DISCONNECT_WAIT``."""
+    sids = list(sio.eio.sockets)
+    if sids:
+        closing = [asyncio.create_task(sio.eio.disconnect(sid)) for sid in sids]
+        _, stuck = await asyncio.wait(closing, timeout=DISCONNECT_WAIT)
+        for task in stuck:
+            task.cancel()
+        await asyncio.gather(*stuck, return_exceptions=True)
+        if stuck:
+            log.warning("%d of %d sockets did not close cleanly at shutdown", len(stuck), len(sids))
     await sio.shutdown()
     if isinstance(sio.manager, RedisManager):
         await sio.manager.close()
