@@ -22,7 +22,7 @@ import socketio
 from media.calls import SFU_PEER, SfuCalls
 from media.metrics import combine
 from media.node import NAMESPACE, verify_token
-from server.events import peer_room
+from server.events import call_room, peer_room
 from signaling.sfu_owners import OwnerGone, RemoteError, SfuOwners
 
 log = logging.getLogger("teleconsult.signaling.media")
@@ -57,9 +57,14 @@ class MediaRouter:
         log.info("media node %s connected", sid)
 
     async def _node_gone(self, sid: str, *_: Any) -> None:
-        for call_id in self.nodes.pop(sid, set()):
+        """A node's connections went with it: each of its calls starts its SFU side anew (on
+        another node, or here), the pages told to join again (``call:sfu-restart``); a page
+        that joins again from the same socket stays the same participant."""
+        calls = self.nodes.pop(sid, set())
+        log.warning("media node %s disconnected; %d calls restart elsewhere", sid, len(calls))
+        for call_id in calls:
             self._node_of.pop(call_id, None)
-        log.warning("media node %s disconnected", sid)
+            await self._sio.emit("call:sfu-restart", {"call_id": call_id}, room=call_room(call_id))
 
     async def _from_node(self, sid: str, data: Any) -> None:
         if not isinstance(data, dict) or sid not in self.nodes:

@@ -64,27 +64,28 @@ async def media_node(tmp_path: Path) -> AsyncIterator[Callable[[str], Any]]:
     """Starts ``teleconsult media`` against an app; stopped at the end."""
     procs: list[asyncio.subprocess.Process] = []
 
-    async def start(app_url: str) -> None:
+    async def start(app_url: str) -> asyncio.subprocess.Process:
         env = {**os.environ, "TC_SECRET_KEY": "test-secret", "TC_DATA_DIR": str(tmp_path)}
-        procs.append(
-            await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "server",
-                "media",
-                "--app",
-                app_url,
-                env=env,
-                cwd=ROOT,
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.DEVNULL,
-            )
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "server",
+            "media",
+            "--app",
+            app_url,
+            env=env,
+            cwd=ROOT,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
         )
+        procs.append(proc)
+        return proc
 
     yield start
     for proc in procs:
-        proc.terminate()
-        await asyncio.wait_for(proc.wait(), 15)
+        if proc.returncode is None:
+            proc.terminate()
+            await asyncio.wait_for(proc.wait(), 15)
 
 
 @pytest.mark.parametrize("where", ["app", "node"])
@@ -209,3 +210,62 @@ async def test_three_party_sfu_call(
     stats = await router.stats(call["id"])
     assert len(stats) == 6 and all(len(p["subscribers"]) == 2 for p in stats)
     assert codec_work == {"encode": set(), "decode": set()}
+
+
+FRESH_VIDEO_IN = """() => {
+  const sfu = window.__tc.peers.get("sfu");
+  if (!sfu || sfu.pc.__before) return 0;  // still the connection to the node that stopped
+  return sfu.pc.getStats().then((stats) => {
+    let frames = 0;
+    stats.forEach((s) => {
+      if (s.type === "inbound-rtp" && s.kind === "video") frames += s.framesDecoded || 0;
+    });
+    return frames;
+  });
+}"""
+
+
+async def test_a_call_whose_media_node_stops_goes_on(
+    browser: Browser,
+    start_server: Callable[..., Any],
+    client_of: Callable[[TestServer], Client],
+    media_node: Callable[[str], Any],
+) -> None:
+    """The node running an SFU call dies: the app runs the call's SFU side itself (no other
+    node), the pages join again on their own, and each decodes the other again; no reload."""
+    base, doctor_api, _, cid = await doctor_and_patient(start_server, client_of)
+    router = doctor_api.server.app[SFU_CALLS]
+    node = await media_node(base)
+    deadline = time.monotonic() + 20
+    while not router.nodes:
+        assert time.monotonic() < deadline, "the media node did not connect"
+        await asyncio.sleep(0.1)
+    call = (await doctor_api.post(f"/api/conversations/{cid}/calls", {"mode": "sfu"})).body
+    pages = [
+        await signed_in_page(browser, base, "claire.martin@example.fr"),
+        await signed_in_page(browser, base, "eloise@example.fr", phone=True),
+    ]
+    for page in pages:
+        await page.goto(f"{base}/c/{call['id']}")
+        await page.get_by_role("button", name="Rejoindre la consultation").click()
+    for page in pages:
+        await streams_from(page, 1)
+    assert router.local.room(call["id"]) is None  # on the node
+
+    for page in pages:
+        await page.evaluate("() => { window.__tc.peers.get('sfu').pc.__before = true; }")
+    node.kill()
+    await node.wait()
+    for page in pages:
+        deadline = time.monotonic() + 30
+        while await page.evaluate(FRESH_VIDEO_IN) < 10:
+            assert time.monotonic() < deadline, "the picture did not come back after the node died"
+            await asyncio.sleep(0.3)
+        await expect(page.locator("#remotes .remote")).to_have_count(1)
+        assert await page.evaluate("window.__tc.peers.size") == 1
+    room = router.local.room(call["id"])
+    assert room is not None and len(room.participants) == 2
+    # Still the same participants: nobody left the call, nobody was added.
+    record = (await doctor_api.get(f"/api/calls/{call['id']}")).body
+    assert len(record["participants"]) == 2
+    assert all(p["left_at"] is None for p in record["participants"])

@@ -287,6 +287,13 @@ function connectSocket() {
   socket.on("call:peer-left", ({ peer_id }) => { state.present.delete(peer_id); if (state.sfu) dropTile(peer_id); else dropPeer(peer_id); });
   socket.on("call:signal", onSignal);
   socket.on("call:ended", () => finish());
+  // The server's media side of this SFU call was lost (a media node stopped): join again, and
+  // the server offers a new connection from wherever the call now runs.
+  socket.on("call:sfu-restart", ({ call_id }) => {
+    if (call_id !== callId || !state.sfu || state.leaving || !(state.joined || state.waitingRoom)) return;
+    status("Reconnexion au serveur vidéo…");
+    joinCall();
+  });
   // React to the browser's own network events instead of waiting for the socket's ping timeout.
   window.addEventListener("online", () => {
     if (!socket.active) socket.connect();
