@@ -120,8 +120,13 @@ class SfuCalls:
         *,
         has_candidate: bool = False,
     ) -> None:
-        """A page's description or ICE candidate for its connection to the server."""
-        participant = self._participant(call_id, peer_id)
+        """A page's description or ICE candidate for its connection to the server. The server
+        offers first (``join``): a signal from a participant it has no connection for (one that
+        left, a late candidate) opens nothing."""
+        participant = self._participants.get((call_id, peer_id))
+        if participant is None:
+            log.info("signal from %s, not in SFU call %s: ignored", peer_id, call_id)
+            return
         pc = participant.pc
         if description is not None:
             async with participant.lock:
