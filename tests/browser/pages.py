@@ -35,6 +35,12 @@ async def doctor_and_patient(
     base = f"http://127.0.0.1:{port}"
     server = await start_server(port=port, public_url=base, **settings)
     doctor, patient = client_of(server), client_of(server)
+    return base, doctor, patient, await in_contact(doctor, patient)
+
+
+async def in_contact(doctor: Client, patient: Client) -> str:
+    """Registers Dr Claire Martin and Éloïse Durand (the pages sign in as them) through these
+    clients and puts them in contact; returns their conversation's id."""
     await doctor.register(
         email="claire.martin@example.fr",
         first_name="Claire",
@@ -43,5 +49,4 @@ async def doctor_and_patient(
         rpps=valid_rpps(1),
     )
     await patient.register(email="eloise@example.fr", first_name="Éloïse", last_name="Durand")
-    cid = await connect(doctor, patient)
-    return base, doctor, patient, cid
+    return await connect(doctor, patient)

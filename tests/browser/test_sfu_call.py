@@ -18,6 +18,7 @@ from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, Page, expect
 
 from server.http.keys import SFU_CALLS
+from signaling.media_router import MediaRouter
 from tests.browser.pages import doctor_and_patient, signed_in_page
 from tests.helpers import Client, valid_rpps
 
@@ -60,11 +61,13 @@ async def scrape(client: Client) -> dict[str, float]:
 
 
 @pytest.fixture
-async def media_node(tmp_path: Path) -> AsyncIterator[Callable[[str], Any]]:
+async def media_node(tmp_path: Path) -> AsyncIterator[Callable[[str, MediaRouter], Any]]:
     """Starts ``teleconsult media`` against an app; stopped at the end."""
     procs: list[asyncio.subprocess.Process] = []
 
-    async def start(app_url: str) -> asyncio.subprocess.Process:
+    async def start(app_url: str, router: MediaRouter) -> asyncio.subprocess.Process:
+        """Returns once the node has connected to the app whose ``router`` this is."""
+        connected = len(router.nodes)
         env = {**os.environ, "TC_SECRET_KEY": "test-secret", "TC_DATA_DIR": str(tmp_path)}
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -79,6 +82,10 @@ async def media_node(tmp_path: Path) -> AsyncIterator[Callable[[str], Any]]:
             stderr=asyncio.subprocess.DEVNULL,
         )
         procs.append(proc)
+        deadline = time.monotonic() + 20
+        while len(router.nodes) <= connected:
+            assert time.monotonic() < deadline, "the media node did not connect"
+            await asyncio.sleep(0.1)
         return proc
 
     yield start
@@ -94,7 +101,7 @@ async def test_three_party_sfu_call(
     start_server: Callable[..., Any],
     client_of: Callable[[TestServer], Client],
     codec_work: dict[str, set[int]],
-    media_node: Callable[[str], Any],
+    media_node: Callable[[str, MediaRouter], Any],
     artifacts: Path,
     where: str,
 ) -> None:
@@ -103,11 +110,7 @@ async def test_three_party_sfu_call(
     )
     router = doctor_api.server.app[SFU_CALLS]
     if where == "node":
-        await media_node(base)
-        deadline = time.monotonic() + 20
-        while not router.nodes:
-            assert time.monotonic() < deadline, "the media node did not connect"
-            await asyncio.sleep(0.1)
+        await media_node(base, router)
     nurse_api = client_of(doctor_api.server)
     await nurse_api.register(
         email="nina@example.fr",
@@ -229,17 +232,13 @@ async def test_a_call_whose_media_node_stops_goes_on(
     browser: Browser,
     start_server: Callable[..., Any],
     client_of: Callable[[TestServer], Client],
-    media_node: Callable[[str], Any],
+    media_node: Callable[[str, MediaRouter], Any],
 ) -> None:
     """The node running an SFU call dies: the app runs the call's SFU side itself (no other
     node), the pages join again on their own, and each decodes the other again; no reload."""
     base, doctor_api, _, cid = await doctor_and_patient(start_server, client_of)
     router = doctor_api.server.app[SFU_CALLS]
-    node = await media_node(base)
-    deadline = time.monotonic() + 20
-    while not router.nodes:
-        assert time.monotonic() < deadline, "the media node did not connect"
-        await asyncio.sleep(0.1)
+    node = await media_node(base, router)
     call = (await doctor_api.post(f"/api/conversations/{cid}/calls", {"mode": "sfu"})).body
     pages = [
         await signed_in_page(browser, base, "claire.martin@example.fr"),

@@ -13,10 +13,10 @@ from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, expect
 
 from server.http.keys import SFU_CALLS
-from tests.browser.pages import signed_in_page
+from tests.browser.pages import in_contact, signed_in_page
 from tests.browser.test_sfu_call import streams_from
 from tests.conftest import REDIS_URL
-from tests.helpers import Client, connect, valid_rpps
+from tests.helpers import Client
 from tests.mail import free_port
 
 
@@ -32,15 +32,7 @@ async def test_an_sfu_call_across_two_processes(
         bases.append(f"http://127.0.0.1:{port}")
         servers.append(await start_server(port=port, public_url=bases[-1], redis_url=REDIS_URL))
     doctor_api, patient_api = client_of(servers[0]), client_of(servers[1])
-    await doctor_api.register(
-        email="claire.martin@example.fr",
-        first_name="Claire",
-        last_name="Martin",
-        role="doctor",
-        rpps=valid_rpps(1),
-    )
-    await patient_api.register(email="eloise@example.fr", first_name="Éloïse", last_name="Durand")
-    cid = await connect(doctor_api, patient_api)
+    cid = await in_contact(doctor_api, patient_api)
     created = await doctor_api.post(f"/api/conversations/{cid}/calls", {"mode": "sfu"})
     assert created.status == 201
     call_id = created.body["id"]

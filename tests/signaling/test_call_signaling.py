@@ -132,16 +132,24 @@ async def test_signals_never_cross_calls_and_outsiders_cannot_join(
     assert all(r["call_id"] == call1["id"] for r in p.events.get("call:ring", []))
 
 
-async def test_disconnect_counts_as_leaving(
+async def both_in_a_call(
     doctor: Client, patient: Client, tabs: Callable[[Client], Tab]
-) -> None:
+) -> tuple[dict[str, Any], Tab, Tab, str]:
+    """A call the doctor and then the patient joined, each from a tab: (the call, the doctor's
+    tab, the patient's tab, the patient's peer id)."""
     cid = await connect(doctor, patient)
     call = (await doctor.post(f"/api/conversations/{cid}/calls", {})).body
     d, p = tabs(doctor), tabs(patient)
     await d.connect()
     await p.connect()
     await join(d, call["id"])
-    p_peer = (await join(p, call["id"]))["peer_id"]
+    return call, d, p, (await join(p, call["id"]))["peer_id"]
+
+
+async def test_disconnect_counts_as_leaving(
+    doctor: Client, patient: Client, tabs: Callable[[Client], Tab]
+) -> None:
+    call, d, p, p_peer = await both_in_a_call(doctor, patient, tabs)
     await p.close()  # the tab is closed or the phone loses its network
     [left] = await d.wait_for("call:peer-left")
     assert left["peer_id"] == p_peer
@@ -298,13 +306,7 @@ async def test_a_page_that_leaves_and_closes_at_once_is_announced(
     """ "Quitter", then the page goes: its socket may be gone before the leave's handler is done
     (and the disconnect found nothing to do, the peer having left); the others must still be
     told. The socket is closed right after the leave is recorded, every time."""
-    cid = await connect(doctor, patient)
-    call = (await doctor.post(f"/api/conversations/{cid}/calls", {})).body
-    d, p = tabs(doctor), tabs(patient)
-    await d.connect()
-    await p.connect()
-    await join(d, call["id"])
-    p_peer = (await join(p, call["id"]))["peer_id"]
+    call, d, p, p_peer = await both_in_a_call(doctor, patient, tabs)
     recorded = service.leave
 
     async def leave_then_close(db: Any, services: Any, peer: Any) -> bool:
