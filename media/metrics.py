@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+KINDS = ("audio", "video")
 # Per kind: what came in from publishers, what went out to subscribers.
 COUNTERS = (
     "frames_received",
@@ -69,7 +70,10 @@ class SfuMetrics:
     ) -> dict[str, Any]:
         """Totals so far (ended tracks and ``live`` ones, the rooms' current figures) and what
         flows now: a plain dict, so that a media node can send it to the app."""
-        kinds: dict[str, Counter[str]] = {k: Counter(c) for k, c in self._ended.items()}
+        # Both kinds always, at zero before any call: a series that exists from the start.
+        kinds: dict[str, Counter[str]] = {name: Counter() for name in KINDS}
+        for name, ended in self._ended.items():
+            kinds.setdefault(name, Counter()).update(ended)
         for track in live:
             kind = kinds.setdefault(str(track["kind"]), Counter())
             _publication(kind, track)

@@ -42,6 +42,10 @@ async def test_metrics_need_the_bearer_token(start_server: Any) -> None:
         assert "teleconsult_sfu_calls 0" in lines and "teleconsult_sfu_nodes 0" in lines
         assert "# TYPE teleconsult_sfu_frames_forwarded_total counter" in lines
         assert "# TYPE teleconsult_sfu_bitrate_in_kbps gauge" in lines
+        # Every series exists from the start, at zero, for both kinds of media.
+        for kind in ("audio", "video"):
+            assert f'teleconsult_sfu_frames_forwarded_total{{kind="{kind}"}} 0' in lines
+            assert f'teleconsult_sfu_tracks{{kind="{kind}"}} 0' in lines
         samples = [line for line in lines if line and not line.startswith("#")]
         assert all(len(line.split(" ")) == 2 for line in samples), samples
     finally:
