@@ -233,6 +233,7 @@ async def test_a_call_whose_media_node_stops_goes_on(
     start_server: Callable[..., Any],
     client_of: Callable[[TestServer], Client],
     media_node: Callable[[str, MediaRouter], Any],
+    artifacts: Path,
 ) -> None:
     """The node running an SFU call dies: the app runs the call's SFU side itself (no other
     node), the pages join again on their own, and each decodes the other again; no reload."""
@@ -262,6 +263,8 @@ async def test_a_call_whose_media_node_stops_goes_on(
             await asyncio.sleep(0.3)
         await expect(page.locator("#remotes .remote")).to_have_count(1)
         assert await page.evaluate("window.__tc.peers.size") == 1
+        await expect(page.locator("#status")).to_be_hidden()  # no "reconnecting" left shown
+    await pages[1].screenshot(path=str(artifacts / "sfu-call-after-node-stopped-phone.png"))
     room = router.local.room(call["id"])
     assert room is not None and len(room.participants) == 2
     # Still the same participants: nobody left the call, nobody was added.
