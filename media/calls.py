@@ -163,10 +163,12 @@ class SfuCalls:
         participant.early_candidates.clear()
 
     async def join(self, call_id: str, peer_id: str) -> None:
-        """A participant's page is in the call: offer it its connection."""
+        """A participant's page is in the call: offer it its connection. A page that joins
+        again (``call:sfu-restart``, or a join raced by another) has dropped its connection to
+        start anew: so does the server, or the page would wait for an offer that never comes."""
+        if (call_id, peer_id) in self._participants:
+            await self.leave(call_id, peer_id)
         participant = self._participant(call_id, peer_id)
-        if participant.pc.getTransceivers():
-            return  # already offered (a second join from the same socket)
         participant.pc.addTransceiver("audio", direction="recvonly")
         participant.pc.addTransceiver("video", direction="recvonly")
         await self._renegotiate(call_id, participant, first=True)
