@@ -193,7 +193,7 @@ def register_call_handlers(
         if mode == "sfu":
             # After this answer has gone out: the page starts its connection anew on it, then
             # takes the server's offer.
-            task = asyncio.get_running_loop().create_task(sfu.join(body.call_id, peer.id))
+            task = asyncio.get_running_loop().create_task(sfu.join(body.call_id, peer.id, sid))
             pending.add(task)
             task.add_done_callback(pending.discard)
         settings = services.settings

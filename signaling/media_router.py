@@ -86,7 +86,9 @@ class MediaRouter:
             self._node_of[call_id] = node
         return node
 
-    async def _run(self, op: str, data: dict[str, Any], *, claim: bool = False) -> Any:
+    async def _run(
+        self, op: str, data: dict[str, Any], *, claim: bool = False, sid: str | None = None
+    ) -> Any:
         """Does ``op`` where the call's SFU runs: in this process (itself or its media node), or
         in the process that claimed the call (several processes sharing Redis)."""
         owners = self._owners
@@ -97,10 +99,19 @@ class MediaRouter:
                 try:
                     return await owners.ask(owner, op, data)
                 except OwnerGone:
-                    log.warning("the process running SFU call %s is gone", call_id)
-                    if not claim:
-                        return None  # its connections went with it: nothing to signal to
+                    # Its connections went with it: the call's SFU side starts anew here (or
+                    # wherever another process already took it), and every page of the call,
+                    # whichever process its socket is on, joins again (call:sfu-restart).
+                    log.warning("the process running SFU call %s is gone; taking it", call_id)
                     owner = await owners.take_over(call_id, owner)
+                    await self._sio.emit(
+                        "call:sfu-restart",
+                        {"call_id": call_id},
+                        room=call_room(call_id),
+                        skip_sid=sid,  # the page joining now gets its connection anyway
+                    )
+                    if not claim:
+                        return None  # the page's connection is gone: its rejoin makes a new one
                     if owner != owners.process_id:
                         return await owners.ask(owner, op, data)
             elif owner is None and not claim:
@@ -141,8 +152,9 @@ class MediaRouter:
             return await self._ask(node, "media:stats", data)
         raise ValueError(f"unknown SFU operation {op!r}")
 
-    async def join(self, call_id: str, peer_id: str) -> None:
-        await self._run("join", {"call_id": call_id, "peer_id": peer_id}, claim=True)
+    async def join(self, call_id: str, peer_id: str, sid: str | None = None) -> None:
+        """``sid``: the joining page's socket."""
+        await self._run("join", {"call_id": call_id, "peer_id": peer_id}, claim=True, sid=sid)
 
     async def signal(
         self,

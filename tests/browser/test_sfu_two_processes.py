@@ -1,12 +1,18 @@
 """An SFU call whose participants' sockets are on two app processes sharing the real Redis: the
 call's SFU runs in one of them, the other hands it its page's signals, and each page decodes
 the other's video. Both processes show the call's figures, and the leave through the second
-process is recorded with what was forwarded of that participant."""
+process is recorded with what was forwarded of that participant. And when the process running
+the call dies, the call goes on in the other one."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestServer
@@ -14,10 +20,11 @@ from playwright.async_api import Browser, expect
 
 from server.http.keys import SFU_CALLS
 from tests.browser.pages import in_contact, signed_in_page
-from tests.browser.test_sfu_call import streams_from
+from tests.browser.test_sfu_call import FRESH_VIDEO_IN, streams_from
 from tests.conftest import REDIS_URL
 from tests.helpers import Client
 from tests.mail import free_port
+from tests.signaling.test_redis_scaleout import ROOT, Remote, wait_healthy
 
 
 async def test_an_sfu_call_across_two_processes(
@@ -83,3 +90,123 @@ async def test_an_sfu_call_across_two_processes(
     while routers[0].local.room(call_id) is not None:
         assert time.monotonic() < deadline, "the doctor's SFU side was not closed"
         await patient.wait_for_timeout(100)
+
+
+class SwitchingProxy:
+    """One address in front of two applications, as a load balancer: new connections go to
+    ``target``, which the test switches when the first application stops."""
+
+    def __init__(self, target: int) -> None:
+        self.target = target
+        self.port = free_port()
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target)
+        except OSError:
+            writer.close()
+            return
+
+        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError):
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            dst.close()
+
+        await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+
+
+async def serve(port: int, env: dict[str, str]) -> asyncio.subprocess.Process:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "server",
+        "serve",
+        "--port",
+        str(port),
+        env=env,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    await wait_healthy(Remote(port))
+    return proc
+
+
+async def test_an_sfu_call_goes_on_when_the_process_running_it_dies(
+    browser: Browser, tmp_path: Path, redis_available: None
+) -> None:
+    """Two ``teleconsult serve`` processes. The doctor's page reaches them through one address
+    (A, then B once A is gone, as behind a load balancer); the patient's is on B all along. A
+    runs the call's SFU and is killed: the doctor's socket comes back through B, B takes the
+    call over, the patient's page (whose socket never dropped) is told to join again, and both
+    decode each other on new connections, without a reload."""
+    env = {
+        **os.environ,
+        "TC_DATA_DIR": str(tmp_path / "data"),
+        "TC_REDIS_URL": REDIS_URL,
+        "TC_SECRET_KEY": "two-process-test",
+    }
+    migrate = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "server", "migrate", env=env, cwd=ROOT
+    )
+    assert await migrate.wait() == 0
+    ports = free_port(), free_port()
+    proxy = SwitchingProxy(ports[0])
+    await proxy.start()
+    front, direct = f"http://127.0.0.1:{proxy.port}", f"http://127.0.0.1:{ports[1]}"
+    procs = [
+        await serve(ports[0], {**env, "TC_PUBLIC_URL": front}),
+        await serve(ports[1], {**env, "TC_PUBLIC_URL": direct}),
+    ]
+    doctor_api = Client(Remote(proxy.port))  # type: ignore[arg-type]
+    patient_api = Client(Remote(ports[1]))  # type: ignore[arg-type]
+    try:
+        cid = await in_contact(doctor_api, patient_api)
+        created = await doctor_api.post(f"/api/conversations/{cid}/calls", {"mode": "sfu"})
+        call_id = created.body["id"]
+        doctor = await signed_in_page(browser, front, "claire.martin@example.fr")
+        patient = await signed_in_page(browser, direct, "eloise@example.fr", phone=True)
+        await doctor.goto(f"{front}/c/{call_id}")
+        await doctor.get_by_role("button", name="Rejoindre la consultation").click()
+        # The doctor's join, through A, made A the call's SFU before the patient comes.
+        await doctor.wait_for_function(
+            "window.__tc.timeline.some(([name]) => name === 'link-connected')"
+        )
+        await patient.goto(f"{direct}/c/{call_id}")
+        await patient.get_by_role("button", name="Rejoindre la consultation").click()
+        for page in (doctor, patient):
+            await streams_from(page, 1)
+            await page.evaluate("() => { window.__tc.peers.get('sfu').pc.__before = true; }")
+
+        # A dies; what comes to the front address now goes to B.
+        proxy.target = ports[1]
+        procs[0].kill()
+        await procs[0].wait()
+        for page in (doctor, patient):
+            deadline = time.monotonic() + 30
+            while await page.evaluate(FRESH_VIDEO_IN) < 10:
+                assert time.monotonic() < deadline, "the picture did not come back through B"
+                await asyncio.sleep(0.3)
+        # B runs the call's SFU now: its figures, asked of B, are of both participants' tracks.
+        shown = await patient_api.get(f"/api/calls/{call_id}/forwarding")
+        assert shown.status == 200 and len(shown.body["tracks"]) == 4
+    finally:
+        for context in browser.contexts:
+            await context.close()
+        await doctor_api.close()
+        await patient_api.close()
+        await proxy.close()
+        for proc in procs:
+            if proc.returncode is None:
+                proc.terminate()
+                await asyncio.wait_for(proc.wait(), 30)
