@@ -195,8 +195,9 @@ async def _run_until_signal(settings: Settings) -> None:
 
     Our own loop instead of ``web.run_app``: the shutdown runs in the normal flow rather than
     under task cancellation, and a watchdog armed at the signal guarantees the process stops
-    even if some task refuses to finish (seen in tests: engine.io waiting forever on the send
-    queue of a socket whose connection had died; ``close_socket_server`` now bounds that wait).
+    even if some task refuses to finish (seen: engine.io waiting on the send queue of a socket
+    whose connection had died, and on websockets that browsers keep open after engine.io's
+    CLOSE; ``close_socket_server`` now deals with both).
     """
     # access_log=None: our own middleware logs each request once, by route template; aiohttp's
     # logger would log it again, with the raw path (an invitation link's token).

@@ -123,15 +123,23 @@ async def close_socket_server(sio: socketio.AsyncServer) -> None:
     its socket's send queue to drain; the queue of a socket whose connection has just died never
     does, and engine.io's disconnect-all would wait for it forever (seen: a server that ignored
     SIGTERM until its watchdog killed it). So each waits at most ``DISCONNECT_WAIT``."""
-    sids = list(sio.eio.sockets)
-    if sids:
-        closing = [asyncio.create_task(sio.eio.disconnect(sid)) for sid in sids]
+    sockets = dict(sio.eio.sockets)
+    if sockets:
+        closing = [asyncio.create_task(sio.eio.disconnect(sid)) for sid in sockets]
         _, stuck = await asyncio.wait(closing, timeout=DISCONNECT_WAIT)
         for task in stuck:
             task.cancel()
         await asyncio.gather(*stuck, return_exceptions=True)
         if stuck:
-            log.warning("%d of %d sockets did not close cleanly at shutdown", len(stuck), len(sids))
+            log.warning("%d of %d sockets did not close cleanly", len(stuck), len(sockets))
+        for socket in sockets.values():
+            # engine.io sends its CLOSE packet but leaves the websocket open until the browser
+            # closes it, which it does not (it tries to reconnect): the server's shutdown then
+            # waited for these connections until its watchdog (20 s, exit status 1). Its writer
+            # closes the websocket when its queue yields None.
+            queue = getattr(socket, "queue", None)
+            if isinstance(queue, asyncio.Queue):
+                queue.put_nowait(None)
     await sio.shutdown()
     if isinstance(sio.manager, RedisManager):
         await sio.manager.close()
