@@ -97,15 +97,19 @@ def _rtp_stats(report: Any, kind: str) -> dict[str, Any]:
 
 async def _sent(sender: RTCRtpSender) -> dict[str, object]:
     """The server's sender's counts, and the loss and round trip that the subscriber's receiver
-    reports (RTCP receiver reports; absent until the first one arrives)."""
+    reports (RTCP receiver reports; absent until the first one arrives, the round trip until
+    one answers a sender report)."""
     report = await sender.getStats()
     outbound = _rtp_stats(report, "outbound-rtp")
     remote = _rtp_stats(report, "remote-inbound-rtp")
     figures: dict[str, object] = {"packets": outbound.get("packetsSent", 0)}
     if remote:
         figures["packets_lost"] = max(0, remote.get("packetsLost", 0))
+        # Known once a receiver report answers one of the sender's reports (none may have
+        # gone out yet when the first receiver report comes).
         rtt = remote.get("roundTripTime")
-        figures["round_trip_ms"] = round(rtt * 1000, 1) if rtt is not None else None
+        if rtt is not None:
+            figures["round_trip_ms"] = round(rtt * 1000, 1)
     return figures
 
 
