@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,7 +22,7 @@ from tests.browser.test_sfu_call import FRESH_VIDEO_IN, streams_from
 from tests.conftest import REDIS_URL
 from tests.helpers import Client
 from tests.mail import free_port
-from tests.signaling.test_redis_scaleout import ROOT, Remote, wait_healthy
+from tests.processes import Remote, serve, shared_install, stop
 
 
 async def test_an_sfu_call_across_two_processes(
@@ -125,23 +123,6 @@ class SwitchingProxy:
             self._server.close()
 
 
-async def serve(port: int, env: dict[str, str]) -> asyncio.subprocess.Process:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "server",
-        "serve",
-        "--port",
-        str(port),
-        env=env,
-        cwd=ROOT,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    await wait_healthy(Remote(port))
-    return proc
-
-
 async def test_an_sfu_call_goes_on_when_the_process_running_it_dies(
     browser: Browser, tmp_path: Path, redis_available: None
 ) -> None:
@@ -150,16 +131,7 @@ async def test_an_sfu_call_goes_on_when_the_process_running_it_dies(
     runs the call's SFU and is killed: the doctor's socket comes back through B, B takes the
     call over, the patient's page (whose socket never dropped) is told to join again, and both
     decode each other on new connections, without a reload."""
-    env = {
-        **os.environ,
-        "TC_DATA_DIR": str(tmp_path / "data"),
-        "TC_REDIS_URL": REDIS_URL,
-        "TC_SECRET_KEY": "two-process-test",
-    }
-    migrate = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "server", "migrate", env=env, cwd=ROOT
-    )
-    assert await migrate.wait() == 0
+    env = await shared_install(tmp_path / "data", REDIS_URL)
     ports = free_port(), free_port()
     proxy = SwitchingProxy(ports[0])
     await proxy.start()
@@ -207,6 +179,4 @@ async def test_an_sfu_call_goes_on_when_the_process_running_it_dies(
         await patient_api.close()
         await proxy.close()
         for proc in procs:
-            if proc.returncode is None:
-                proc.terminate()
-                await asyncio.wait_for(proc.wait(), 30)
+            await stop(proc)

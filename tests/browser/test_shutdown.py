@@ -5,9 +5,7 @@ connections until the watchdog killed the process (20 s, exit status 1)."""
 
 from __future__ import annotations
 
-import asyncio
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -16,7 +14,7 @@ from playwright.async_api import Browser
 from tests.browser.pages import in_contact, signed_in_page
 from tests.helpers import Client
 from tests.mail import free_port
-from tests.signaling.test_redis_scaleout import ROOT, Remote, wait_healthy
+from tests.processes import Remote, serve, stop
 
 
 async def test_the_server_stops_at_once_with_pages_connected(
@@ -25,21 +23,9 @@ async def test_the_server_stops_at_once_with_pages_connected(
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "TC_DATA_DIR": str(tmp_path), "TC_PUBLIC_URL": base}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "server",
-        "serve",
-        "--port",
-        str(port),
-        env=env,
-        cwd=ROOT,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
+    proc = await serve(port, env)
     doctor, patient = Client(Remote(port)), Client(Remote(port))  # type: ignore[arg-type]
     try:
-        await wait_healthy(Remote(port))
         await in_contact(doctor, patient)
         pages = [
             await signed_in_page(browser, base, "claire.martin@example.fr"),
@@ -52,8 +38,7 @@ async def test_the_server_stops_at_once_with_pages_connected(
             await websocket.wait_for_event("framereceived")
             assert not websocket.is_closed()
         began = time.monotonic()
-        proc.terminate()
-        status = await asyncio.wait_for(proc.wait(), 25)
+        status = await stop(proc, within=25)
         assert status == 0, f"stopped with status {status} (its watchdog)"
         assert time.monotonic() - began < 5
     finally:

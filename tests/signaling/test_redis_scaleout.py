@@ -3,32 +3,16 @@ posted through one process reaches a socket connected to the other."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import aiohttp
 import pytest
-from yarl import URL
 
 from tests.conftest import REDIS_URL
 from tests.helpers import Client, connect, valid_rpps
 from tests.mail import free_port
+from tests.processes import Remote, serve, shared_install, stop
 from tests.signaling.sockets import Tab
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-class Remote:
-    """What ``Client`` needs of a server: its URLs."""
-
-    def __init__(self, port: int) -> None:
-        self.base = URL(f"http://127.0.0.1:{port}")
-
-    def make_url(self, path: str) -> URL:
-        return self.base.join(URL(path))
 
 
 @pytest.fixture
@@ -38,68 +22,16 @@ def database() -> tuple[str, None]:  # the two processes share one SQLite file (
 
 @pytest.fixture
 async def processes(tmp_path: Path, redis_available: None) -> AsyncIterator[tuple[Remote, Remote]]:
-    env = {
-        **os.environ,
-        "TC_DATA_DIR": str(tmp_path / "data"),
-        "TC_REDIS_URL": REDIS_URL,
-        "TC_SECRET_KEY": "two-process-test",
-    }
-    migrate = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "server",
-        "migrate",
-        env=env,
-        cwd=ROOT,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    assert await migrate.wait() == 0
+    env = await shared_install(tmp_path / "data", REDIS_URL)
     ports = free_port(), free_port()
-    procs = [
-        await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "server",
-            "serve",
-            "--port",
-            str(port),
-            env=env,
-            cwd=ROOT,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-        for port in ports
-    ]
+    procs = [await serve(port, env) for port in ports]
     try:
         yield Remote(ports[0]), Remote(ports[1])
     finally:
-        for proc in procs:
-            proc.terminate()
         # A clean stop: its own shutdown, well before its watchdog (20 s, exit status 1).
         for proc in procs:
-            try:
-                status = await asyncio.wait_for(proc.wait(), 15)
-            except TimeoutError as exc:
-                proc.kill()
-                await proc.wait()
-                raise AssertionError(
-                    "a server process did not stop within 15 s of SIGTERM"
-                ) from exc
+            status = await stop(proc)
             assert status == 0, f"a server process stopped with status {status}"
-
-
-async def wait_healthy(remote: Remote) -> None:
-    async with aiohttp.ClientSession() as http:
-        for _ in range(100):
-            try:
-                async with http.get(remote.make_url("/healthz")) as resp:
-                    if resp.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    raise AssertionError(f"{remote.base} did not start")
 
 
 @pytest.fixture
@@ -114,9 +46,7 @@ async def clients() -> AsyncIterator[list[Client]]:
 async def test_message_crosses_processes_through_redis(
     processes: tuple[Remote, Remote], clients: list[Client]
 ) -> None:
-    a, b = processes
-    await wait_healthy(a)
-    await wait_healthy(b)
+    a, b = processes  # each answering /healthz already
     doctor = Client(a)  # type: ignore[arg-type]
     patient = Client(b)  # type: ignore[arg-type]
     clients.extend([doctor, patient])
