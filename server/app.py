@@ -49,12 +49,16 @@ from server.ratelimit import RateLimiter
 from server.services import Services
 from server.settings import Settings
 from signaling.calls import register_call_handlers
+from signaling.events import SocketEvents
+from signaling.flood import FloodGuard
 from signaling.server import (
+    SOCKET_SERVER,
     SocketPublisher,
     close_socket_server,
     create_socket_server,
     register_handlers,
 )
+from signaling.sessions import SocketSessions
 
 
 @dataclass(frozen=True)
@@ -78,18 +82,22 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> web.Ap
         client_max_size=limits.JSON_BODY_MAX_BYTES,
     )
     sio = create_socket_server(settings)
-    register_handlers(sio, lambda: app[SERVICES])
-    sfu = register_call_handlers(sio, lambda: app[SERVICES], redis_url=settings.redis_url)
+    sessions = SocketSessions(sio, lambda: app[SERVICES], settings.redis_url)
+    events = SocketEvents(sio, sessions, FloodGuard())
+    register_handlers(sio, lambda: app[SERVICES], events)
+    sfu = register_call_handlers(sio, lambda: app[SERVICES], events, redis_url=settings.redis_url)
     app[SFU_CALLS] = sfu
     sio.attach(app)
+    app[SOCKET_SERVER] = sio
 
     async def close_sockets(_: web.Application) -> None:
         # Open websockets would otherwise hold the shutdown until its timeout.
         await close_socket_server(sio)
         await sfu.close()
+        await sessions.close()
 
     app.on_shutdown.append(close_sockets)
-    app.cleanup_ctx.append(_services_context(settings, overrides, SocketPublisher(sio)))
+    app.cleanup_ctx.append(_services_context(settings, overrides, SocketPublisher(sio, sessions)))
     for table in (
         account_routes,
         audit_routes,

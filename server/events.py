@@ -22,6 +22,12 @@ class EventPublisher(Protocol):
         skip_room: str | None = None,
     ) -> None: ...
 
+    async def end_sessions(self, session_ids: list[str], reason: str) -> None:
+        """Close at once every socket of these sign-in sessions, on every process: the session
+        ended (sign-out, password reset, account deactivated) and its pages must stop receiving.
+        Called after the commit that ended them. ``reason`` is French, shown to the person."""
+        ...
+
 
 def conversation_room(conversation_id: str) -> str:
     return f"conv:{conversation_id}"
@@ -52,4 +58,7 @@ class NoEvents:
         room: str | list[str],
         skip_room: str | None = None,
     ) -> None:
+        return None
+
+    async def end_sessions(self, session_ids: list[str], reason: str) -> None:
         return None

@@ -46,6 +46,13 @@ CONTACT_REQUESTS_PER_PATIENT_PER_DAY = 5
 CONTACT_REQUEST_COOLDOWN_AFTER_DECLINE = timedelta(days=30)
 CONTACT_REQUEST_MESSAGE_MAX_LENGTH = 1000
 
+# Socket connections: a page reconnects a few times on a bad network; a script that opens sockets
+# in a loop (each costs a session lookup) is refused. Per user for signed-in sockets; per address
+# for refused ones (a practice shares one address, but its pages' cookies are valid).
+SOCKET_CONNECTS_PER_USER = 60
+SOCKET_REFUSALS_PER_ADDRESS = 60
+SOCKET_CONNECT_WINDOW = timedelta(minutes=1)
+
 # Registration from one address: stops bulk account creation.
 REGISTRATIONS_PER_ADDRESS_PER_HOUR = 20
 
@@ -73,6 +80,9 @@ CLIENT_ID_MAX_LENGTH = 64
 # One page of history; a reconnecting client pages through "after seq N" with this size.
 MESSAGES_PAGE_DEFAULT = 50
 MESSAGES_PAGE_MAX = 200
+# Sequence numbers and other counters are 64-bit in the database: a larger number in a request
+# is refused as invalid input, not passed to the database (where it raised a 500).
+SEQ_MAX = 2**63 - 1
 
 # Uploads (issue 3): 20 MB by default (a phone photo or a scanned prescription), configurable
 # with TC_UPLOAD_MAX_BYTES. Uploads per user per hour stop a script from filling the disk.

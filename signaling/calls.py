@@ -11,17 +11,19 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 import socketio
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from media.calls import SFU_PEER, SfuCalls
 from server.calls import service
 from server.calls.turn import ice_servers
-from server.errors import AppError
+from server.errors import InvalidInput, NotAuthenticated, NotFound, TooLarge
 from server.events import call_room, peer_room
 from server.http.serialize import person_json
 from server.models import Call, CallPeer, User
 from server.services import Services
+from signaling.events import SocketEvents, parse
 from signaling.media_router import MediaRouter
+from signaling.sessions import SESSION_EXPIRED
 
 log = logging.getLogger("teleconsult.signaling.calls")
 
@@ -71,20 +73,13 @@ def _offer_target(others: list[tuple[CallPeer, User]]) -> str | None:
     return first[0].id if first else None
 
 
-def _invalid(exc: ValidationError) -> str:
-    """The first problem with an event's body, and where it is (``offer.type: …``)."""
-    error = exc.errors()[0]
-    where = ".".join(str(part) for part in error["loc"])
-    return f"{where}: {error['msg']}" if where else str(error["msg"])
-
-
-def _bad(detail: str, status: int = 422) -> dict[str, Any]:
-    return {"ok": False, "status": status, "detail": detail}
+NO_PEER = "Participant introuvable dans cet appel."
 
 
 def register_call_handlers(
     sio: socketio.AsyncServer,
     services_of_app: Callable[[], Services],
+    events: SocketEvents,
     *,
     redis_url: str | None = None,
 ) -> MediaRouter:
@@ -131,33 +126,28 @@ def register_call_handlers(
             pending.add(task)  # keep a reference until it is done
             task.add_done_callback(pending.discard)
 
-    async def join(sid: str, data: Any) -> dict[str, Any]:
-        try:
-            body = JoinBody.model_validate(data if isinstance(data, dict) else {})
-        except ValidationError as exc:
-            return _bad(_invalid(exc))
-        services = services_of_app()
+    async def join(sid: str, data: dict[str, Any]) -> dict[str, Any]:
+        body = parse(JoinBody, data)
+        found = await events.sessions.live_user(sid)
+        if found is None:
+            raise NotAuthenticated(SESSION_EXPIRED)
+        services, user = found
         session = await sio.get_session(sid)
-        try:
-            # One transaction for who is asking and the join: this is on the way to the first
-            # picture of every call.
-            async with services.sessionmaker() as db:
-                user = await db.get(User, session["user_id"])
-                if user is None or not user.is_active:
-                    return _bad("Session expirée.", 401)
-                peer, others = await service.join(
-                    db,
-                    services,
-                    user,
-                    body.call_id,
-                    sid,
-                    ip=session.get("ip"),
-                    waiting=body.waiting,
-                )
-                call = await db.get(Call, body.call_id)  # loaded by the join: no query
-                mode = call.mode if call is not None else "p2p"
-        except AppError as exc:
-            return _bad(exc.detail, exc.status)
+        # The join authorizes (a participant of this call, or 404) before the socket enters
+        # any room of the call.
+        async with services.sessionmaker() as db:
+            user = await db.merge(user, load=False)
+            peer, others = await service.join(
+                db,
+                services,
+                user,
+                body.call_id,
+                sid,
+                ip=session.get("ip"),
+                waiting=body.waiting,
+            )
+            call = await db.get(Call, body.call_id)  # loaded by the join: no query
+            mode = call.mode if call is not None else "p2p"
         await sio.enter_room(sid, call_room(body.call_id))
         await sio.enter_room(sid, peer_room(body.call_id, peer.id))
         # Remember which peer this socket is in each call: relaying its signals then needs no
@@ -211,21 +201,18 @@ def register_call_handlers(
             ),
         }
 
-    async def signal(sid: str, data: Any) -> dict[str, Any]:
-        try:
-            body = SignalBody.model_validate(data if isinstance(data, dict) else {})
-        except ValidationError as exc:
-            return _bad(_invalid(exc))
+    async def signal(sid: str, data: dict[str, Any]) -> dict[str, Any]:
+        body = parse(SignalBody, data)
         # A null candidate is meaningful (end of candidates): look at the keys, not values.
         if ("description" in data) == ("candidate" in data):
-            return _bad("un seul de description ou candidate attendu")
+            raise InvalidInput("Un seul de description ou candidate est attendu.")
         if body.description is not None and len(str(body.description.get("sdp", ""))) > MAX_SDP:
-            return _bad("description trop longue", 413)
+            raise TooLarge("La description de session est trop longue.")
         session = await sio.get_session(sid)
         sender_id = (session.get("peers") or {}).get(body.call_id)
         if body.to == SFU_PEER:
             if sender_id is None or body.call_id not in session.get("sfu_calls", []):
-                return _bad("Pair introuvable dans cet appel.", 404)
+                raise NotFound(NO_PEER)
             try:
                 await sfu.signal(
                     body.call_id,
@@ -236,7 +223,7 @@ def register_call_handlers(
                 )
             except Exception as exc:  # a description or candidate aiortc cannot use
                 log.warning("SFU signal from %s refused: %r", sender_id, exc)
-                return _bad("Description ou candidat refusé par le serveur média.")
+                raise InvalidInput("Description ou candidat refusé par le serveur média.") from exc
             return {"ok": True}
         room = peer_room(body.call_id, body.to)
         if sender_id is not None and next(sio.manager.get_participants("/", room), None) is None:
@@ -247,7 +234,7 @@ def register_call_handlers(
                     sender_id = None
         if sender_id is None:
             # Same answer whether the call, the sender or the target is unknown or elsewhere.
-            return _bad("Pair introuvable dans cet appel.", 404)
+            raise NotFound(NO_PEER)
         payload: dict[str, Any] = {"call_id": body.call_id, "from": sender_id}
         if body.description is not None:
             payload["description"] = body.description
@@ -256,16 +243,13 @@ def register_call_handlers(
         await sio.emit("call:signal", payload, room=room)
         return {"ok": True}
 
-    async def ready(sid: str, data: Any) -> dict[str, Any]:
-        try:
-            body = ReadyBody.model_validate(data if isinstance(data, dict) else {})
-        except ValidationError as exc:
-            return _bad(_invalid(exc))
+    async def ready(sid: str, data: dict[str, Any]) -> dict[str, Any]:
+        body = parse(ReadyBody, data)
         services = services_of_app()
         async with services.sessionmaker() as db:
             peer = await service.ready(db, services, body.call_id, sid)
         if peer is None:
-            return _bad("Pair introuvable dans cet appel.", 404)
+            raise NotFound(NO_PEER)
         await sio.emit(
             "call:peer-ready",
             {"call_id": body.call_id, "peer_id": peer.id},
@@ -274,25 +258,20 @@ def register_call_handlers(
         )
         return {"ok": True}
 
-    async def stats(sid: str, data: Any) -> dict[str, Any]:
-        try:
-            body = StatsBody.model_validate(data if isinstance(data, dict) else {})
-        except ValidationError as exc:
-            return _bad(_invalid(exc))
+    async def stats(sid: str, data: dict[str, Any]) -> dict[str, Any]:
+        body = parse(StatsBody, data)
         if len(str(body.stats)) > 4096:
-            return _bad("échantillon trop gros", 413)
+            raise TooLarge("L'échantillon de qualité est trop gros.")
         services = services_of_app()
         async with services.sessionmaker() as db:
             peer = await service.active_peer_for_sid(db, body.call_id, sid)
             if peer is None:
-                return _bad("Pair introuvable dans cet appel.", 404)
+                raise NotFound(NO_PEER)
             await service.record_stats(db, services, peer, body.stats)
         return {"ok": True}
 
-    async def leave(sid: str, data: Any) -> dict[str, Any]:
-        call_id = data.get("call_id") if isinstance(data, dict) else None
-        if not isinstance(call_id, str):
-            return _bad("call_id attendu")
+    async def leave(sid: str, data: dict[str, Any]) -> dict[str, Any]:
+        call_id = parse(ReadyBody, data).call_id
         services = services_of_app()
         async with services.sessionmaker() as db:
             peer = await service.active_peer_for_sid(db, call_id, sid)
@@ -323,11 +302,13 @@ def register_call_handlers(
             # A lost socket must not leave the others waiting for a ghost: log, and let the
             # empty-call check or the doctor's "end" settle the call.
             log.exception("could not mark the peers of socket %s as left", sid)
+        finally:
+            events.forget(sid)
 
-    sio.on("call:join", join)
-    sio.on("call:signal", signal)
-    sio.on("call:ready", ready)
-    sio.on("call:stats", stats)
-    sio.on("call:leave", leave)
+    events.on("call:join", join)
+    events.on("call:signal", signal)
+    events.on("call:ready", ready)
+    events.on("call:stats", stats)
+    events.on("call:leave", leave)
     sio.on("disconnect", disconnect)
     return sfu

@@ -9,33 +9,40 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import urlsplit
 
 import socketio
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from server import limits
-from server.accounts.service import resolve_session
+from server.accounts.service import live_session_of_token
 from server.conversations import messaging
 from server.conversations.serialize import message_json
-from server.errors import AppError
+from server.conversations.service import access_conversation, find_conversation
+from server.errors import NotAuthenticated
 from server.events import conversation_room, user_room
 from server.http.auth import SESSION_COOKIE
-from server.models import User
 from server.services import Services
 from server.settings import Settings
+from signaling.events import SocketEvents, parse
+from signaling.sessions import SESSION_EXPIRED, SocketSessions
 
 log = logging.getLogger("teleconsult.signaling")
+
+# The socket.io server of an application: tests list its events from it.
+SOCKET_SERVER = web.AppKey("socket_server", socketio.AsyncServer)
 
 
 class SocketPublisher:
     """``EventPublisher`` on socket.io: with a Redis manager, reaches every process's sockets."""
 
-    def __init__(self, sio: socketio.AsyncServer) -> None:
+    def __init__(self, sio: socketio.AsyncServer, sessions: SocketSessions) -> None:
         self._sio = sio
+        self._sessions = sessions
 
     async def publish(
         self,
@@ -52,12 +59,15 @@ class SocketPublisher:
             skip = [sid for sid, _ in self._sio.manager.get_participants("/", skip_room)]
         await self._sio.emit(event, data, room=room, skip_sid=skip)
 
+    async def end_sessions(self, session_ids: list[str], reason: str) -> None:
+        await self._sessions.end(session_ids, reason)
+
 
 class SubscribeBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     conversation_id: str = Field(min_length=1, max_length=64)
-    after_seq: int = Field(default=0, ge=0)
+    after_seq: int = Field(default=0, ge=0, le=limits.SEQ_MAX)
 
 
 def _origin_checker(settings: Settings) -> Any:
@@ -145,22 +155,11 @@ async def close_socket_server(sio: socketio.AsyncServer) -> None:
         await sio.manager.close()
 
 
-def _error(exc: AppError) -> dict[str, Any]:
-    return {"ok": False, "status": exc.status, "detail": exc.detail}
-
-
-def register_handlers(sio: socketio.AsyncServer, services_of_app: Any) -> None:
+def register_handlers(
+    sio: socketio.AsyncServer, services_of_app: Callable[[], Services], events: SocketEvents
+) -> None:
     """``services_of_app()`` returns the Services once the app has started."""
-
-    async def current_user(sid: str) -> tuple[Services, User] | None:
-        services: Services = services_of_app()
-        session = await sio.get_session(sid)
-        async with services.sessionmaker() as db:
-            user = await db.get(User, session["user_id"])
-            if user is None or not user.is_active:
-                return None
-            db.expunge(user)
-        return services, user
+    sessions = events.sessions
 
     async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         request: web.Request | None = environ.get("aiohttp.request")
@@ -170,57 +169,84 @@ def register_handlers(sio: socketio.AsyncServer, services_of_app: Any) -> None:
         token = cookies[SESSION_COOKIE].value if SESSION_COOKIE in cookies else None
         if not token:
             raise socketio.exceptions.ConnectionRefusedError("not signed in")
-        services: Services = services_of_app()
+        services = services_of_app()
+        ip = request.remote if request else None
+        limiter = services.limiter
+        # Each connection costs a session lookup: an address whose cookies keep failing, or a
+        # user who reconnects in a loop, is refused before that lookup.
+        failures_key = f"socket-refused:{ip}"
+        if limiter.retry_after(
+            failures_key, limits.SOCKET_REFUSALS_PER_ADDRESS, limits.SOCKET_CONNECT_WINDOW
+        ):
+            raise socketio.exceptions.ConnectionRefusedError("too many attempts")
         async with services.sessionmaker() as db:
-            user = await resolve_session(db, services, token)
-        if user is None:
+            live = await live_session_of_token(db, services, token)
+        if live is None:
+            limiter.hit(failures_key, limits.SOCKET_CONNECT_WINDOW)
             raise socketio.exceptions.ConnectionRefusedError("session expired")
-        await sio.save_session(sid, {"user_id": user.id, "ip": request.remote if request else None})
-        await sio.enter_room(sid, user_room(user.id))
+        user_key = f"socket-connect:{live.user.id}"
+        if limiter.retry_after(
+            user_key, limits.SOCKET_CONNECTS_PER_USER, limits.SOCKET_CONNECT_WINDOW
+        ):
+            raise socketio.exceptions.ConnectionRefusedError("too many connections")
+        limiter.hit(user_key, limits.SOCKET_CONNECT_WINDOW)
+        await sio.save_session(sid, {"user_id": live.user.id, "ip": ip, "audited": set()})
+        await sessions.bind(sid, live)
+        await sio.enter_room(sid, user_room(live.user.id))
 
-    async def subscribe(sid: str, data: Any) -> dict[str, Any]:
-        try:
-            body = SubscribeBody.model_validate(data if isinstance(data, dict) else {})
-        except ValidationError as exc:
-            return {"ok": False, "status": 422, "detail": str(exc.errors()[0]["msg"])}
-        found = await current_user(sid)
+    async def subscribe(sid: str, data: dict[str, Any]) -> dict[str, Any]:
+        body = parse(SubscribeBody, data)
+        found = await sessions.live_user(sid)
         if found is None:
-            return {"ok": False, "status": 401, "detail": "Session expirée."}
+            raise NotAuthenticated(SESSION_EXPIRED)
         services, user = found
         session = await sio.get_session(sid)
+        audited: set[str] = session.setdefault("audited", set())
+        room = conversation_room(body.conversation_id)
+        # Authorize before any side effect: a socket enters a conversation's room only once it
+        # is known to be a member, so a refused subscribe receives nothing, ever.
+        async with services.sessionmaker() as db:
+            if body.conversation_id in audited:
+                await find_conversation(db, user, body.conversation_id)
+            else:
+                # Opening a conversation is audited once per socket, not per (re)subscribe.
+                await access_conversation(
+                    db, services, user, body.conversation_id, ip=session.get("ip")
+                )
+                await db.commit()
+                audited.add(body.conversation_id)
+        # Enter the room, then read: a message committed in between is both read here and
+        # delivered live; the client drops the duplicate by seq. Whatever fails after entering
+        # leaves the room.
+        await sio.enter_room(sid, room)
         try:
+            items: list[dict[str, Any]] = []
+            after = body.after_seq
             async with services.sessionmaker() as db:
-                items: list[dict[str, Any]] = []
-                after = body.after_seq
-                # Enter the room first, then read: a message committed in between is both read
-                # here and delivered live; the client drops the duplicate by seq.
-                await sio.enter_room(sid, conversation_room(body.conversation_id))
+                marks = await messaging.read_marks(db, body.conversation_id)
                 while True:
-                    _, views, marks = await messaging.list_messages(
+                    views = await messaging.read_messages(
                         db,
-                        services,
-                        user,
                         body.conversation_id,
                         after_seq=after,
                         before_seq=None,
                         limit=limits.MESSAGES_PAGE_MAX,
-                        ip=session.get("ip"),
                     )
                     items.extend(message_json(v, marks) for v in views)
                     if len(views) < limits.MESSAGES_PAGE_MAX:
                         break
                     after = views[-1].message.seq
-        except AppError as exc:
-            await sio.leave_room(sid, conversation_room(body.conversation_id))
-            return _error(exc)
+        except BaseException:
+            await sio.leave_room(sid, room)
+            raise
         return {"ok": True, "items": items}
 
-    async def unsubscribe(sid: str, data: Any) -> dict[str, Any]:
-        conversation_id = data.get("conversation_id") if isinstance(data, dict) else None
+    async def unsubscribe(sid: str, data: dict[str, Any]) -> dict[str, Any]:
+        conversation_id = data.get("conversation_id")
         if isinstance(conversation_id, str):
             await sio.leave_room(sid, conversation_room(conversation_id))
         return {"ok": True}
 
     sio.on("connect", connect)
-    sio.on("conversation:subscribe", subscribe)
-    sio.on("conversation:unsubscribe", unsubscribe)
+    events.on("conversation:subscribe", subscribe)
+    events.on("conversation:unsubscribe", unsubscribe)

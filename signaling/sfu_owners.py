@@ -118,7 +118,7 @@ class SfuOwners:
                 except Exception:
                     log.exception("SFU request from another process failed")
         finally:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]
 
     async def _receive(self, message: dict[str, Any]) -> None:
         if message.get("op") == "reply":

@@ -20,6 +20,7 @@ from server.app import Overrides, create_app
 from server.clock import FakeClock
 from server.settings import PasswordHashing, Settings
 from tests.helpers import Client, valid_rpps
+from tests.signaling.sockets import Tab
 
 pytest_plugins = ["tests.mail", "tests.media.codecs"]
 
@@ -161,6 +162,21 @@ async def patient(make_client: Callable[[], Client]) -> Client:
     client = make_client()
     await client.register(email="eloise.durand@example.fr", first_name="Éloïse", last_name="Durand")
     return client
+
+
+@pytest.fixture
+async def socket_tabs(server: TestServer) -> AsyncIterator[Callable[[Client], Tab]]:
+    """Socket.io tabs of clients, closed before the server is (the fixture depends on it)."""
+    opened: list[Tab] = []
+
+    def open_tab(client: Client) -> Tab:
+        tab = Tab(client)
+        opened.append(tab)
+        return tab
+
+    yield open_tab
+    for tab in opened:
+        await tab.close()
 
 
 @pytest.fixture

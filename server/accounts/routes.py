@@ -21,8 +21,9 @@ from server.http.auth import (
 from server.http.docs import documented
 from server.http.keys import services_of
 from server.http.parsing import parse_body
-from server.http.serialize import user_json
+from server.http.serialize import iso, user_json
 from server.models import Role
+from server.tokens import token_hash
 from server.values import Email, MaybePhone, Password, Rpps
 
 routes = web.RouteTableDef()
@@ -119,19 +120,69 @@ async def login(request: web.Request) -> web.Response:
     return response
 
 
+SIGNED_OUT = "Vous avez été déconnecté."
+SIGNED_OUT_EVERYWHERE = "Vous avez été déconnecté de tous vos appareils."
+
+
 @routes.post("/api/auth/logout")
-@documented("Sign out (ends the session)", public=True)
+@documented("Sign out (ends the session and closes its sockets)", public=True)
 async def logout(request: web.Request) -> web.Response:
     services = services_of(request)
     token = request.cookies.get(SESSION_COOKIE)
     async with services.sessionmaker() as db:
         user = await require_user(request, db)
         assert token is not None
-        await service.close_session(db, services, token, user_id=user.id, ip=client_ip(request))
+        ended = await service.close_session(
+            db, services, token, user_id=user.id, ip=client_ip(request)
+        )
         await db.commit()
+    await services.events.end_sessions(ended, SIGNED_OUT)
     response = web.Response(status=204)
     clear_session_cookie(response)
     return response
+
+
+@routes.post("/api/auth/logout-all")
+@documented("Sign out everywhere: ends every session of the account and closes their sockets")
+async def logout_all(request: web.Request) -> web.Response:
+    services = services_of(request)
+    async with services.sessionmaker() as db:
+        user = await require_user(request, db)
+        ended = await service.close_all_sessions(
+            db, services, user.id, actor_id=user.id, ip=client_ip(request), why="logout_all"
+        )
+        await db.commit()
+    await services.events.end_sessions(ended, SIGNED_OUT_EVERYWHERE)
+    response = web.Response(status=204)
+    clear_session_cookie(response)
+    return response
+
+
+@routes.get("/api/auth/sessions")
+@documented("The account's open sessions (device, address, dates), the current one marked")
+async def list_sessions(request: web.Request) -> web.Response:
+    services = services_of(request)
+    token = request.cookies.get(SESSION_COOKIE) or ""
+    async with services.sessionmaker() as db:
+        user = await require_user(request, db)
+        sessions = await service.sessions_of(db, services, user.id)
+    current = token_hash(token)
+    return web.json_response(
+        {
+            "items": [
+                {
+                    "id": s.id,
+                    "created_at": iso(s.created_at),
+                    "last_active_until": iso(s.idle_expires_at),
+                    "expires_at": iso(s.expires_at),
+                    "ip": s.ip,
+                    "user_agent": s.user_agent,
+                    "current": s.token_hash == current,
+                }
+                for s in sessions
+            ]
+        }
+    )
 
 
 @routes.get("/api/me")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import date
-from typing import cast
+from datetime import date, datetime
+from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -273,10 +273,55 @@ async def resolve_session(db: AsyncSession, services: Services, token: str) -> U
     return users.get(token)
 
 
+@dataclass(frozen=True)
+class LiveSession:
+    """A signed-in session as a socket holds it: whose, which, and until when it is surely
+    valid (the earlier of its expiry and its idle expiry at the time it was read)."""
+
+    user: User
+    session_id: str
+    valid_until: datetime
+
+
+_SESSION_BY = select(
+    AuthSession.id, AuthSession.expires_at, AuthSession.idle_expires_at, User
+).join(User, User.id == AuthSession.user_id)
+
+
+def _live(row: Any, now: datetime) -> LiveSession | None:
+    if now >= row.expires_at or now >= row.idle_expires_at or not row.User.is_active:
+        return None
+    return LiveSession(row.User, row.id, min(row.expires_at, row.idle_expires_at))
+
+
+async def live_session_of_token(
+    db: AsyncSession, services: Services, token: str
+) -> LiveSession | None:
+    """The live session behind a cookie token (a socket connecting), or None."""
+    if await resolve_session(db, services, token) is None:
+        return None
+    row = (await db.execute(_SESSION_BY.where(AuthSession.token_hash == token_hash(token)))).first()
+    return None if row is None else _live(row, services.clock.now())
+
+
+async def live_session(db: AsyncSession, clock: Clock, session_id: str) -> LiveSession | None:
+    """The session ``session_id`` if it is still valid and its user still active, else None:
+    what every socket event is checked against."""
+    row = (await db.execute(_SESSION_BY.where(AuthSession.id == session_id))).first()
+    return None if row is None else _live(row, clock.now())
+
+
 async def close_session(
     db: AsyncSession, services: Services, token: str, *, user_id: str, ip: str | None
-) -> None:
-    await db.execute(delete(AuthSession).where(AuthSession.token_hash == token_hash(token)))
+) -> list[str]:
+    """Ends the session of ``token``; returns its id (for its sockets to be closed too)."""
+    ended = list(
+        await db.scalars(
+            delete(AuthSession)
+            .where(AuthSession.token_hash == token_hash(token))
+            .returning(AuthSession.id)
+        )
+    )
     audit.record(
         db,
         services.clock,
@@ -285,4 +330,44 @@ async def close_session(
         ip=ip,
         resource_type="user",
         resource_id=user_id,
+    )
+    return ended
+
+
+async def close_all_sessions(
+    db: AsyncSession, services: Services, user_id: str, *, actor_id: str, ip: str | None, why: str
+) -> list[str]:
+    """Ends every session of an account ("sign out everywhere", a password reset, a deactivated
+    account); returns their ids, whose sockets the caller closes once this is committed."""
+    ended = list(
+        await db.scalars(
+            delete(AuthSession).where(AuthSession.user_id == user_id).returning(AuthSession.id)
+        )
+    )
+    audit.record(
+        db,
+        services.clock,
+        "auth.sessions_ended",
+        actor_id=actor_id,
+        ip=ip,
+        resource_type="user",
+        resource_id=user_id,
+        details={"why": why, "count": len(ended)},
+    )
+    return ended
+
+
+async def sessions_of(db: AsyncSession, services: Services, user_id: str) -> list[AuthSession]:
+    """The account's sessions that are still valid, newest first."""
+    now = services.clock.now()
+    return list(
+        await db.scalars(
+            select(AuthSession)
+            .where(
+                AuthSession.user_id == user_id,
+                AuthSession.expires_at > now,
+                AuthSession.idle_expires_at > now,
+            )
+            .order_by(AuthSession.created_at.desc())
+        )
     )

@@ -202,6 +202,23 @@ async def list_messages(
     """A page of messages in ``seq`` order: those after ``after_seq`` (catching up), or the
     latest ones before ``before_seq`` (scrolling back). Also returns each member's read mark."""
     view = await access_conversation(db, services, user, conversation_id, ip=ip)
+    views = await read_messages(
+        db, conversation_id, after_seq=after_seq, before_seq=before_seq, limit=limit
+    )
+    marks = await read_marks(db, conversation_id)
+    await db.commit()  # the audit record of this read
+    return view, views, marks
+
+
+async def read_messages(
+    db: AsyncSession,
+    conversation_id: str,
+    *,
+    after_seq: int | None,
+    before_seq: int | None,
+    limit: int,
+) -> list[MessageView]:
+    """A page of one conversation's messages, for a caller that has already checked access."""
     stmt = (
         select(Message, User)
         .join(User, User.id == Message.author_id)
@@ -223,9 +240,7 @@ async def list_messages(
             .order_by(Attachment.created_at)
         ):
             attachments.setdefault(attachment.message_id or "", []).append(attachment)
-    marks = await read_marks(db, conversation_id)
-    await db.commit()  # the audit record of this read
-    return view, [MessageView(m, u, attachments.get(m.id, [])) for m, u in rows], marks
+    return [MessageView(m, u, attachments.get(m.id, [])) for m, u in rows]
 
 
 async def read_marks(db: AsyncSession, conversation_id: str) -> dict[str, int]:

@@ -48,15 +48,15 @@ class MessageBody(BaseModel):
 class MessagesQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    after_seq: int | None = Field(default=None, ge=0)
-    before_seq: int | None = Field(default=None, ge=1)
+    after_seq: int | None = Field(default=None, ge=0, le=limits.SEQ_MAX)
+    before_seq: int | None = Field(default=None, ge=1, le=limits.SEQ_MAX)
     limit: int = Field(default=limits.MESSAGES_PAGE_DEFAULT, ge=1, le=limits.MESSAGES_PAGE_MAX)
 
 
 class ReadBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    up_to_seq: int = Field(ge=0)
+    up_to_seq: int = Field(ge=0, le=limits.SEQ_MAX)
 
 
 class ConversationPatch(BaseModel):

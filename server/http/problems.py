@@ -22,6 +22,39 @@ _HTTP_DETAILS = {
 }
 
 
+INTERNAL_ERROR_DETAIL = "Une erreur inattendue est survenue. Réessayez dans un instant."
+
+
+def problem_body(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    type_slug: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The problem's JSON object: the body of an HTTP error, and of a socket.io refusal (beside
+    ``ok: false``), so a page reads both the same way."""
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_BASE + type_slug if type_slug else "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if extra:
+        body.update(extra)
+    return body
+
+
+def app_error_body(error: AppError) -> dict[str, Any]:
+    body = problem_body(
+        error.status, error.title, error.detail, type_slug=error.type_slug, extra=error.extra
+    )
+    if isinstance(error, RateLimited):
+        body["retry_after"] = error.retry_after_seconds
+    return body
+
+
 def problem_response(
     status: int,
     title: str,
@@ -31,14 +64,7 @@ def problem_response(
     extra: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
 ) -> web.Response:
-    body: dict[str, Any] = {
-        "type": PROBLEM_TYPE_BASE + type_slug if type_slug else "about:blank",
-        "title": title,
-        "status": status,
-        "detail": detail,
-    }
-    if extra:
-        body.update(extra)
+    body = problem_body(status, title, detail, type_slug=type_slug, extra=extra)
     return web.json_response(
         body, status=status, content_type="application/problem+json", headers=headers
     )
@@ -73,8 +99,4 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
     except Exception:
         # Internals stay in the log; the person gets a plain apology and no stack trace.
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return problem_response(
-            500,
-            "Internal Server Error",
-            "Une erreur inattendue est survenue. Réessayez dans un instant.",
-        )
+        return problem_response(500, "Internal Server Error", INTERNAL_ERROR_DETAIL)

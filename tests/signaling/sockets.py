@@ -16,8 +16,20 @@ class Tab:
         self.sio = socketio.AsyncClient(reconnection=False)
         self.events: dict[str, list[dict[str, Any]]] = {}
         self._arrived = asyncio.Condition()
-        for name in ("message:new", "message:read", "conversation:state", "conversation:activity"):
+        for name in (
+            "message:new",
+            "message:read",
+            "conversation:state",
+            "conversation:activity",
+            "session:ended",
+        ):
             self.sio.on(name, self._recorder(name))
+        # Set when the server closes the socket (or it is lost): the sentinel tests wait for.
+        self.closed = asyncio.Event()
+        self.sio.on("disconnect", self._on_disconnect)
+
+    async def _on_disconnect(self, *_: Any) -> None:
+        self.closed.set()
 
     def _recorder(self, name: str) -> Any:
         async def record(data: dict[str, Any]) -> None:
@@ -53,6 +65,9 @@ class Tab:
 
         await asyncio.wait_for(enough(), within)
         return self.events[name]
+
+    async def wait_closed(self, within: float = 5) -> None:
+        await asyncio.wait_for(self.closed.wait(), within)
 
     async def close(self) -> None:
         await self.sio.disconnect()

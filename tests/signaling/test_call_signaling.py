@@ -113,7 +113,13 @@ async def test_signals_never_cross_calls_and_outsiders_cannot_join(
     od_peer = (await join(od, call2["id"]))["peer_id"]
     # An outsider cannot join, and gets the same answer as for an unknown call.
     refused = await join(od, call1["id"])
-    assert refused == {"ok": False, "status": 404, "detail": "Appel introuvable."}
+    assert refused == {
+        "ok": False,
+        "type": "https://teleconsult.example/problems/not-found",
+        "title": "Not Found",
+        "status": 404,
+        "detail": "Appel introuvable.",
+    }
     unknown = await join(od, "0" * 32)
     assert unknown == refused
     # A peer of call 2 cannot signal a peer of call 1, whichever call id it names.
@@ -269,11 +275,12 @@ async def test_an_offer_sent_with_the_join_goes_to_the_first_one_in_the_call(
     to_first = (await d.wait_for("call:signal", 2))[1]
     assert to_first["from"] == came["peer_id"] and to_first["description"] == offer
     assert "call:signal" not in d2.events
-    # An offer that is not one is refused with the reason, and nobody joins.
+    # An offer that is not one is refused with the reason (in French, as over HTTP), and
+    # nobody joins.
     for bad, why in (
-        ({"type": "answer", "sdp": "v=0"}, "offer.type: Input should be 'offer'"),
-        ({"type": "offer", "sdp": ""}, "offer.sdp: String should have at least 1 character"),
-        ({"type": "offer"}, "offer.sdp: Field required"),
+        ({"type": "answer", "sdp": "v=0"}, "offer.type : valeur non acceptée"),
+        ({"type": "offer", "sdp": ""}, "offer.sdp : ne peut pas être vide"),
+        ({"type": "offer"}, "offer.sdp : champ obligatoire"),
     ):
         refused = await p.sio.call("call:join", {"call_id": call_id, "offer": bad}, timeout=5)
         assert refused["ok"] is False and refused["status"] == 422

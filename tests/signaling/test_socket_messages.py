@@ -126,7 +126,13 @@ async def test_outsiders_get_nothing(
     spy = tabs(stranger)
     await spy.connect()
     refused = await spy.subscribe(cid)
-    assert refused == {"ok": False, "status": 404, "detail": "Conversation introuvable."}
+    assert refused == {
+        "ok": False,
+        "type": "https://teleconsult.example/problems/not-found",
+        "title": "Not Found",
+        "status": 404,
+        "detail": "Conversation introuvable.",
+    }
     assert (await spy.subscribe(own_cid))["ok"] is True
     await say(doctor, cid, "secret médical")
     await say(other_doctor, own_cid, "pour Sam")
