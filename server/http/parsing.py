@@ -59,14 +59,31 @@ def validation_problem(error: ValidationError) -> InvalidInput:
     return InvalidInput(detail, extra={"errors": errors})
 
 
+async def read_body(request: web.Request, max_bytes: int, too_large: str) -> bytes:
+    """The whole body, up to ``max_bytes``. A body arrives in as many reads as the network and
+    any proxy split it into (``content.read(n)`` returned only what was buffered, so a body cut
+    in two was taken for its first half); it is refused as soon as it passes the limit, before
+    the rest is read."""
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise TooLarge(too_large)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+        if size > max_bytes:
+            raise TooLarge(too_large)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def read_json(request: web.Request) -> Any:
-    if request.content_length is not None and request.content_length > limits.JSON_BODY_MAX_BYTES:
-        raise TooLarge(f"Le corps de la requête dépasse {limits.JSON_BODY_MAX_BYTES // 1024} Kio.")
     if request.content_type not in {"application/json", ""}:
         raise UnsupportedMediaType("Le corps de la requête doit être du JSON (application/json).")
-    raw = await request.content.read(limits.JSON_BODY_MAX_BYTES + 1)
-    if len(raw) > limits.JSON_BODY_MAX_BYTES:
-        raise TooLarge(f"Le corps de la requête dépasse {limits.JSON_BODY_MAX_BYTES // 1024} Kio.")
+    raw = await read_body(
+        request,
+        limits.JSON_BODY_MAX_BYTES,
+        f"Le corps de la requête dépasse {limits.JSON_BODY_MAX_BYTES // 1024} Kio.",
+    )
     if not raw.strip():
         return {}
     try:

@@ -34,6 +34,7 @@ class Notification:
     request_id: str | None  # our payment request id, echoed back
     paid: bool
     amount_cents: int | None = None
+    currency: str | None = None  # ISO 4217, upper case
 
 
 @dataclass(frozen=True)
@@ -147,4 +148,5 @@ class StripeProvider:
             request_id=metadata.get("payment_request_id") or data.get("client_reference_id"),
             paid=paid,
             amount_cents=data.get("amount_total"),
+            currency=str(data["currency"]).upper() if data.get("currency") else None,
         )

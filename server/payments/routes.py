@@ -8,12 +8,12 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from server.conversations import announce
-from server.errors import NotFound, TooLarge
+from server.errors import NotFound
 from server.events import conversation_room, user_room
 from server.http.auth import client_ip, require_user
 from server.http.docs import documented
 from server.http.keys import services_of
-from server.http.parsing import parse_body, parse_query
+from server.http.parsing import parse_body, parse_query, read_body
 from server.http.serialize import iso, person_json
 from server.models import PaymentRequest, User
 from server.payments import service
@@ -212,9 +212,8 @@ async def stripe_webhook(request: web.Request) -> web.Response:
     services = services_of(request)
     if services.payments.name != "stripe":
         raise NotFound("Le paiement Stripe n'est pas configuré sur ce serveur.")
-    if (request.content_length or 0) > WEBHOOK_MAX_BYTES:
-        raise TooLarge("Notification trop volumineuse.")
-    payload = await request.read()
+    # Signed events run larger than our own JSON bodies: their own limit, read in full.
+    payload = await read_body(request, WEBHOOK_MAX_BYTES, "Notification trop volumineuse.")
     async with services.sessionmaker() as db:
         outcome, found = await service.handle_notification(
             db, services, services.payments, payload, dict(request.headers)

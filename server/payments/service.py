@@ -395,15 +395,18 @@ async def handle_notification(
     if notification.paid and request is not None:
         if request.provider_ref and notification.reference != request.provider_ref:
             log.warning("payment %s: notification for another checkout", request.id)
+        # 30 of another currency is not 30 €: the amount and the currency must both match.
         if (
             notification.amount_cents is not None
             and notification.amount_cents != request.amount_cents
-        ):
+        ) or (notification.currency is not None and notification.currency != request.currency):
             log.warning(
-                "payment %s: %s paid, %s asked; not marked paid",
+                "payment %s: %s %s paid, %s %s asked; not marked paid",
                 request.id,
                 notification.amount_cents,
+                notification.currency,
                 request.amount_cents,
+                request.currency,
             )
         elif await _transition(
             db,

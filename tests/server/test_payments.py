@@ -287,6 +287,14 @@ async def test_stripe_checkout_and_webhook_replayed(
     underpaid = signed(completed("evt_underpaid", session, amount=100))
     assert (await _webhook(server, *underpaid))[1]["outcome"] == "ignored"
     assert (await patient.get(f"/api/payment-requests/{asked['id']}")).body["status"] == "requested"
+    # The right number in another currency is not the amount asked.
+    in_dollars = signed(completed("evt_usd", {**session, "currency": "usd"}))
+    assert (await _webhook(server, *in_dollars))[1]["outcome"] == "ignored"
+    assert (await patient.get(f"/api/payment-requests/{asked['id']}")).body["status"] == "requested"
+    # A signed event larger than our own JSON bodies (64 KiB) is still read and checked.
+    large = signed(completed("evt_large", {**session, "x": "y" * 100_000}, amount=100))
+    status, body = await _webhook(server, *large)
+    assert status == 200 and body["outcome"] == "ignored", body
 
     payload, headers = signed(completed("evt_1", session))
     status, body = await _webhook(server, payload, headers)

@@ -80,3 +80,23 @@ async def test_message_crosses_processes_through_redis(
     finally:
         await patient_tab.close()
         await doctor_tab.close()
+
+
+@pytest.mark.timeout(90)
+async def test_signing_out_on_one_process_closes_the_sockets_on_the_other(
+    processes: tuple[Remote, Remote], clients: list[Client]
+) -> None:
+    a, b = processes
+    patient = Client(a)  # type: ignore[arg-type]
+    page_on_b = Client(b)  # type: ignore[arg-type]
+    clients.extend([patient, page_on_b])
+    await patient.register(email="p@example.fr", first_name="Jean", last_name="Dupont")
+    token = next(c.value for c in patient.session.cookie_jar if c.key == "tc_session")
+    tab = Tab(page_on_b)  # the same session's socket, held by process B
+    try:
+        await tab.connect(cookie=token)
+        assert (await patient.post("/api/auth/logout")).status == 204  # on A
+        await tab.wait_closed(within=10)
+        assert tab.events["session:ended"][0]["detail"] == "Vous avez été déconnecté."
+    finally:
+        await tab.close()
