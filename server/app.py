@@ -45,7 +45,7 @@ from server.passwords import Passwords
 from server.payments.providers import BuiltinProvider, PaymentProvider, StripeProvider
 from server.payments.routes import routes as payment_routes
 from server.payments.service import run_sweeper
-from server.ratelimit import RateLimiter
+from server.ratelimit import MemoryCounters, RateLimiter, RedisCounters
 from server.services import Services
 from server.settings import Settings
 from signaling.calls import register_call_handlers
@@ -138,9 +138,18 @@ def _services_context(
         worker: asyncio.Task[None] | None = None
         writer: MessageWriter | None = None
         sweeper: asyncio.Task[None] | None = None
+        limiter: RateLimiter | None = None
         try:
             await migrate(engine)
             clock = overrides.clock or SystemClock()
+            # With Redis, every process counts in the same place: N processes must not give an
+            # attacker N times the attempts.
+            limiter = RateLimiter(
+                clock,
+                RedisCounters(settings.redis_url, settings.secret_key)
+                if settings.redis_url
+                else MemoryCounters(),
+            )
             email: EmailSender
             sms: SmsSender
             if settings.smtp_url:
@@ -155,7 +164,7 @@ def _services_context(
                 settings=settings,
                 clock=clock,
                 passwords=Passwords(settings.password_hashing),
-                limiter=RateLimiter(clock),
+                limiter=limiter,
                 email=email,
                 sms=sms,
                 sessionmaker=create_sessionmaker(engine),
@@ -180,6 +189,8 @@ def _services_context(
             if writer is not None:
                 await writer.close()
             await http.close()
+            if limiter is not None:
+                await limiter.close()
             await engine.dispose()
 
     return context

@@ -17,11 +17,21 @@ SESSION_IDLE_TIMEOUT = timedelta(hours=12)
 # Refresh the idle deadline at most this often, so every request does not write to the database.
 SESSION_TOUCH_INTERVAL = timedelta(minutes=5)
 
-# Login throttling (OWASP ASVS 2.2.1): failures counted in a sliding window, per account and per
-# client address. The per-address limit is higher because a practice shares one public address.
+# Sign-in throttling (NIST SP 800-63B §5.2.2, OWASP ASVS 2.2.1). Each attempt is counted before
+# the password is checked. Per account *and* address: 5 attempts in 15 minutes, then each further
+# failure doubles the pause (15 min, 30 min, 1 h … at most a day) until a success from there; a
+# stranger's failures from elsewhere never lock the owner out.
 LOGIN_WINDOW = timedelta(minutes=15)
-LOGIN_MAX_FAILURES_PER_ACCOUNT = 5
+LOGIN_FREE_ATTEMPTS = 5
+LOGIN_BACKOFF_CAP = timedelta(days=1)
+# One address trying many accounts; higher, since a practice shares one public address.
 LOGIN_MAX_FAILURES_PER_ADDRESS = 30
+# Many addresses trying one account (NIST: at most 100 consecutive failures). Addresses the
+# account signed in from within LOGIN_KNOWN_FOR are spared, so the owner is never locked out by
+# strangers.
+LOGIN_MAX_FAILURES_PER_ACCOUNT = 100
+LOGIN_ACCOUNT_WINDOW = timedelta(days=1)
+LOGIN_KNOWN_FOR = timedelta(days=30)
 
 # Passwords: NIST SP 800-63B asks for at least 8 characters; we ask 10 because these accounts open
 # medical records. The upper bound keeps argon2 from being fed megabytes.

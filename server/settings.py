@@ -6,6 +6,7 @@ applications with their own settings and no global state.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
@@ -40,6 +41,9 @@ class Settings:
     mail_from: str = "Téléconsult <no-reply@teleconsult.localhost>"
     sms_url: str | None = None
     redis_url: str | None = None
+    # Reverse proxies whose X-Forwarded-For is believed (addresses or networks); from any other
+    # peer the header is ignored, since a client can write it.
+    trusted_proxies: tuple[str, ...] = ()
     turn_urls: tuple[str, ...] = ()
     turn_secret: str | None = None
     sfu: bool = True
@@ -122,6 +126,16 @@ class Settings:
         if metrics_token is not None and len(metrics_token) < 16:
             raise SettingsError("TC_METRICS_TOKEN must be at least 16 characters long")
         turn = tuple(u.strip() for u in (opt("TC_TURN_URLS") or "").split(",") if u.strip())
+        proxies = tuple(
+            p.strip() for p in (opt("TC_TRUSTED_PROXIES") or "").split(",") if p.strip()
+        )
+        for proxy in proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError as exc:
+                raise SettingsError(
+                    f"TC_TRUSTED_PROXIES: {proxy!r} is not an address or a network"
+                ) from exc
         return cls(
             data_dir=Path(opt("TC_DATA_DIR") or "var"),
             database_url=opt("TC_DATABASE_URL") or "",
@@ -131,6 +145,7 @@ class Settings:
             mail_from=opt("TC_MAIL_FROM") or cls.mail_from,
             sms_url=opt("TC_SMS_URL"),
             redis_url=opt("TC_REDIS_URL"),
+            trusted_proxies=proxies,
             turn_urls=turn,
             turn_secret=opt("TC_TURN_SECRET"),
             sfu=sfu == "on",

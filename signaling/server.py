@@ -25,7 +25,7 @@ from server.conversations.serialize import message_json
 from server.conversations.service import access_conversation, find_conversation
 from server.errors import NotAuthenticated
 from server.events import conversation_room, user_room
-from server.http.auth import SESSION_COOKIE
+from server.http.auth import SESSION_COOKIE, client_ip
 from server.services import Services
 from server.settings import Settings
 from signaling.events import SocketEvents, parse
@@ -170,26 +170,26 @@ def register_handlers(
         if not token:
             raise socketio.exceptions.ConnectionRefusedError("not signed in")
         services = services_of_app()
-        ip = request.remote if request else None
+        ip = client_ip(request) if request else None
         limiter = services.limiter
         # Each connection costs a session lookup: an address whose cookies keep failing, or a
         # user who reconnects in a loop, is refused before that lookup.
         failures_key = f"socket-refused:{ip}"
-        if limiter.retry_after(
+        if await limiter.retry_after(
             failures_key, limits.SOCKET_REFUSALS_PER_ADDRESS, limits.SOCKET_CONNECT_WINDOW
         ):
             raise socketio.exceptions.ConnectionRefusedError("too many attempts")
         async with services.sessionmaker() as db:
             live = await live_session_of_token(db, services, token)
         if live is None:
-            limiter.hit(failures_key, limits.SOCKET_CONNECT_WINDOW)
+            await limiter.hit(failures_key, limits.SOCKET_CONNECT_WINDOW)
             raise socketio.exceptions.ConnectionRefusedError("session expired")
         user_key = f"socket-connect:{live.user.id}"
-        if limiter.retry_after(
+        if await limiter.retry_after(
             user_key, limits.SOCKET_CONNECTS_PER_USER, limits.SOCKET_CONNECT_WINDOW
         ):
             raise socketio.exceptions.ConnectionRefusedError("too many connections")
-        limiter.hit(user_key, limits.SOCKET_CONNECT_WINDOW)
+        await limiter.hit(user_key, limits.SOCKET_CONNECT_WINDOW)
         await sio.save_session(sid, {"user_id": live.user.id, "ip": ip, "audited": set()})
         await sessions.bind(sid, live)
         await sio.enter_room(sid, user_room(live.user.id))

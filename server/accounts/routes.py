@@ -65,7 +65,7 @@ async def register(request: web.Request) -> web.Response:
     body = await parse_body(request, RegisterBody)
     if body.role == "patient" and (body.rpps or body.specialty or body.sector):
         raise Forbidden("Un compte patient ne porte ni RPPS, ni spécialité, ni secteur.")
-    services.limiter.take(
+    await services.limiter.take(
         f"register:{ip}",
         limits.REGISTRATIONS_PER_ADDRESS_PER_HOUR,
         limits.LOGIN_WINDOW * 4,

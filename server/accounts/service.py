@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -127,36 +128,102 @@ async def attach_secretary(db: AsyncSession, secretary: User, doctor: User) -> N
     await db.flush()
 
 
-def _throttle_keys(email: str, ip: str | None) -> tuple[str, str]:
-    return f"login:account:{email}", f"login:ip:{ip or 'unknown'}"
+def _minutes(seconds: int) -> str:
+    minutes = max(1, math.ceil(seconds / 60))
+    return "1 minute" if minutes == 1 else f"{minutes} minutes"
+
+
+def too_many_attempts(wait_seconds: int) -> RateLimited:
+    return RateLimited(
+        "Trop de tentatives de connexion. Pour protéger votre compte, réessayez dans "
+        f"{_minutes(wait_seconds)}. "
+        "Si vous avez oublié votre mot de passe, contactez votre cabinet.",
+        retry_after_seconds=wait_seconds,
+    )
+
+
+def _login_rules(email: str, ip: str | None, known_address: bool) -> list[tuple[str, int, Any]]:
+    """(key, limit, window) of each sliding limit a sign-in attempt counts against (NIST SP
+    800-63B §5.2.2): per account and address, so a stranger elsewhere never locks the owner
+    out; per address (one address trying many accounts); per account across addresses (many
+    addresses trying one account), which spares an address the account has signed in from."""
+    address = ip or "unknown"
+    rules = [
+        (
+            f"login:pair:{email}:{address}",
+            limits.LOGIN_FREE_ATTEMPTS,
+            limits.LOGIN_WINDOW,
+        ),
+        (f"login:ip:{address}", limits.LOGIN_MAX_FAILURES_PER_ADDRESS, limits.LOGIN_WINDOW),
+    ]
+    if not known_address:
+        rules.append(
+            (
+                f"login:account:{email}",
+                limits.LOGIN_MAX_FAILURES_PER_ACCOUNT,
+                limits.LOGIN_ACCOUNT_WINDOW,
+            )
+        )
+    return rules
+
+
+async def _throttle_login(
+    db: AsyncSession, services: Services, email: str, ip: str | None
+) -> list[tuple[str, int, Any]]:
+    """Counts the attempt against every limit, before the password is checked (concurrent
+    attempts cannot all slip under a limit); raises 429 saying for how long if any is reached.
+    Returns the rules counted, for a success to take its count back."""
+    limiter = services.limiter
+    address = ip or "unknown"
+    # An address the account signed in from lately: at least one success recorded there.
+    known = (
+        await limiter.retry_after(f"login:known:{email}:{address}", 1, limits.LOGIN_KNOWN_FOR)
+        is not None
+    )
+    rules = _login_rules(email, ip, known)
+    # Growing delays per account and address: after the free attempts, each failure doubles the
+    # pause before the next (15 min, 30 min, 1 h … at most a day).
+    wait = await limiter.backoff(
+        f"login:failures:{email}:{address}",
+        limits.LOGIN_FREE_ATTEMPTS,
+        limits.LOGIN_WINDOW,
+        limits.LOGIN_BACKOFF_CAP,
+    )
+    counted: list[str] = []
+    if wait is None:
+        for key, limit, window in rules:
+            wait = await limiter.try_take(key, limit, window)
+            if wait is not None:
+                # The longest of the limits reached is the real wait.
+                for other, other_limit, other_window in rules:
+                    more = await limiter.retry_after(other, other_limit, other_window)
+                    wait = max(wait, more or 0)
+                break
+            counted.append(key)
+    if wait is None:
+        return rules
+    for key in counted:
+        await limiter.undo(key)
+    audit.record(
+        db,
+        services.clock,
+        "auth.login_throttled",
+        actor_id=None,
+        ip=ip,
+        details={"email": email},
+    )
+    await db.commit()
+    raise too_many_attempts(wait)
 
 
 async def authenticate(
     db: AsyncSession, services: Services, email: str, password: str, *, ip: str | None
 ) -> User:
     """Check credentials. Unknown address and wrong password get the same answer and take the
-    same time; failures are throttled per account and per address."""
+    same time; attempts are throttled (``_throttle_login``)."""
     limiter = services.limiter
-    account_key, ip_key = _throttle_keys(email, ip)
-    too_many = "Trop de tentatives de connexion. Réessayez plus tard."
-    waits = [
-        limiter.retry_after(
-            account_key, limits.LOGIN_MAX_FAILURES_PER_ACCOUNT, limits.LOGIN_WINDOW
-        ),
-        limiter.retry_after(ip_key, limits.LOGIN_MAX_FAILURES_PER_ADDRESS, limits.LOGIN_WINDOW),
-    ]
-    if any(w is not None for w in waits):
-        audit.record(
-            db,
-            services.clock,
-            "auth.login_throttled",
-            actor_id=None,
-            ip=ip,
-            details={"email": email},
-        )
-        await db.commit()
-        raise RateLimited(too_many, retry_after_seconds=max(w for w in waits if w is not None))
-
+    address = ip or "unknown"
+    rules = await _throttle_login(db, services, email, ip)
     user = await db.scalar(select(User).where(User.email == email))
     if user is None:
         await services.passwords.burn_time(password)
@@ -164,8 +231,7 @@ async def authenticate(
     else:
         ok = user.is_active and await services.passwords.verify(user.password_hash, password)
     if not ok:
-        limiter.hit(account_key, limits.LOGIN_WINDOW)
-        limiter.hit(ip_key, limits.LOGIN_WINDOW)
+        await limiter.hit(f"login:failures:{email}:{address}", limits.LOGIN_BACKOFF_CAP)
         audit.record(
             db,
             services.clock,
@@ -177,7 +243,12 @@ async def authenticate(
         await db.commit()
         raise NotAuthenticated("Adresse e-mail ou mot de passe incorrect.")
     assert user is not None
-    limiter.reset(account_key)
+    # A success clears this address's failures and takes back the attempt it counted.
+    await limiter.reset(f"login:failures:{email}:{address}")
+    await limiter.reset(f"login:pair:{email}:{address}")
+    for key, _, _ in rules[1:]:
+        await limiter.undo(key)
+    await limiter.hit(f"login:known:{email}:{address}", limits.LOGIN_KNOWN_FOR)
     if services.passwords.needs_rehash(user.password_hash):
         # Parameters were raised since this hash was made: upgrade it while we have the password.
         user.password_hash = await services.passwords.hash(password)

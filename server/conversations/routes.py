@@ -267,7 +267,7 @@ async def upload(request: web.Request) -> web.Response:
             "Le fichier dépasse la taille maximale de "
             f"{services.attachments.max_bytes // (1024 * 1024)} Mo."
         )
-    services.limiter.take(
+    await services.limiter.take(
         f"upload:{user.id}",
         limits.UPLOADS_PER_USER_PER_HOUR,
         limits.LOGIN_WINDOW * 4,

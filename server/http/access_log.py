@@ -13,6 +13,8 @@ import time
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from server.http.auth import client_ip
+
 log = logging.getLogger("teleconsult.access")
 
 
@@ -44,7 +46,7 @@ async def access_log_middleware(request: web.Request, handler: Handler) -> web.S
                     "route": _route_of(request),
                     "status": status,
                     "ms": round((time.perf_counter() - started) * 1000, 1),
-                    "ip": request.remote,
+                    "ip": client_ip(request),
                 }
             )
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -15,11 +16,43 @@ from server.limits import SESSION_LIFETIME
 from server.models import Role, User
 
 SESSION_COOKIE = "tc_session"
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
 def client_ip(request: web.Request) -> str | None:
-    return request.remote
+    """The client's address: the peer's, or, when the peer is one of ``TC_TRUSTED_PROXIES``, the
+    address that proxy saw (the right-most X-Forwarded-For entry that is not itself a trusted
+    proxy). Without it, every user behind a proxy shares the proxy's address (and its throttles)."""
+    return forwarded_for(
+        request.remote, request.headers.getall("X-Forwarded-For", []), trusted_networks(request)
+    )
+
+
+def trusted_networks(request: web.Request) -> list[IPNetwork]:
+    return [
+        ipaddress.ip_network(p, strict=False) for p in services_of(request).settings.trusted_proxies
+    ]
+
+
+def forwarded_for(peer: str | None, headers: list[str], trusted: list[IPNetwork]) -> str | None:
+    def is_trusted(address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address.strip())
+        except ValueError:
+            return False
+        return any(ip in network for network in trusted)
+
+    if peer is None or not trusted or not is_trusted(peer):
+        return peer
+    hops = [h.strip() for header in headers for h in header.split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not is_trusted(hop):
+            try:
+                return str(ipaddress.ip_address(hop))
+            except ValueError:
+                return peer  # a garbled header: the proxy's own address, not the client's text
+    return peer
 
 
 def _origin_of(url: str) -> str | None:

@@ -98,7 +98,7 @@ async def create_invitation(
 ) -> tuple[Invitation, Delivery]:
     _require_inviter(doctor)
     channel = invitee.channel()
-    services.limiter.take(
+    await services.limiter.take(
         f"invite:{doctor.id}",
         limits.INVITATIONS_PER_DOCTOR_PER_HOUR,
         limits.LOGIN_WINDOW * 4,
@@ -197,7 +197,7 @@ async def resend_invitation(
     _require_inviter(doctor)
     invitation = await access_invitation(db, doctor, invitation_id)
     _require_pending(invitation, services.clock.now(), "renvoyer")
-    services.limiter.take(
+    await services.limiter.take(
         f"resend:{invitation.id}",
         limits.RESENDS_PER_INVITATION_PER_HOUR,
         limits.LOGIN_WINDOW * 4,
