@@ -80,3 +80,24 @@ export async function logout() {
   try { await api("POST", "/api/auth/logout"); } catch { /* already signed out */ }
   location.href = "/login";
 }
+
+// Where to go after signing in: a path of this site only. `/\evil.example` and `//evil.example`
+// are other sites to a browser; the URL parser says so, a prefix test did not.
+export function sameSitePath(next) {
+  if (!next) return null;
+  try {
+    const url = new URL(next, location.origin);
+    return url.origin === location.origin ? url.pathname + url.search + url.hash : null;
+  } catch {
+    return null;
+  }
+}
+
+// The server closes a socket whose session ended (signed out, elsewhere too; expired; account
+// closed): go to the sign-in page, which says why, and come back here after.
+export function watchSession(socket) {
+  socket.on("session:ended", ({ detail }) => {
+    sessionStorage.setItem("tc-session-ended", detail || "");
+    location.href = `/login?next=${encodeURIComponent(location.pathname + location.search)}`;
+  });
+}

@@ -3,7 +3,7 @@
 // the page has one connection, to the server (the peer "sfu"), which carries every other
 // participant's sound and picture, one stream each, named by their peer id.
 import { io } from "/static/vendor/socket.io.esm.min.js";
-import { ApiError, api, el, settle } from "./api.js";
+import { ApiError, api, el, settle, watchSession } from "./api.js";
 import { showAfterCall } from "./aftercall.js";
 import { socketTransports } from "./early-socket.js";
 
@@ -277,6 +277,7 @@ function connectSocket() {
   const socket = io({ transports: socketTransports(early.socket), tryAllTransports: true });
   early.socket = null;
   state.socket = socket;
+  watchSession(socket);
   socket.io.on("open", () => step("socket-open"));
   socket.on("connect", () => { step("socket-connected"); if (state.joined || state.waitingRoom) joinCall(); });
   socket.on("disconnect", () => { if (!state.leaving) status("Connexion perdue, reconnexion…"); });

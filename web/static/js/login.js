@@ -1,7 +1,14 @@
-import { api, busy, formData, showError } from "./api.js";
+import { api, busy, formData, sameSitePath, showError } from "./api.js";
 
 const form = document.getElementById("login");
 const error = document.getElementById("error");
+const ended = sessionStorage.getItem("tc-session-ended");
+if (ended) {
+  sessionStorage.removeItem("tc-session-ended");
+  const notice = document.getElementById("notice");
+  notice.textContent = ended;
+  notice.hidden = false;
+}
 
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
@@ -15,9 +22,8 @@ form.addEventListener("submit", async (event) => {
   await busy(form, async () => {
     try {
       const user = await api("POST", "/api/auth/login", data);
-      const next = new URLSearchParams(location.search).get("next");
-      location.href = next && next.startsWith("/") && !next.startsWith("//") ? next
-        : user.role === "patient" ? "/patient" : "/pro";
+      const next = sameSitePath(new URLSearchParams(location.search).get("next"));
+      location.href = next || (user.role === "patient" ? "/patient" : "/pro");
     } catch (e) {
       showError(error, e);
     }

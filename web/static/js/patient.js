@@ -1,5 +1,5 @@
 import { io } from "/static/vendor/socket.io.esm.min.js";
-import { ApiError, api, busy, dateFr, dateTimeFr, el, logout, showError } from "./api.js";
+import { ApiError, api, busy, dateFr, dateTimeFr, el, logout, showError, watchSession } from "./api.js";
 import { listenForCalls } from "./ring.js";
 import { Thread } from "./thread.js";
 
@@ -98,6 +98,7 @@ async function start() {
   // A WebSocket refused (some hospital proxies do): long-polling over plain HTTP instead.
   socket = io({ transports: ["websocket", "polling"], tryAllTransports: true });
   listenForCalls(socket);
+  watchSession(socket);
   let refreshTimer;
   const refreshSoon = () => {
     clearTimeout(refreshTimer);
