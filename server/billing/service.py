@@ -343,8 +343,11 @@ async def cancel_record(
 ) -> BillingRecord:
     """Withdraw a coding made in error, so the act can be coded again. The audit log keeps what
     it said; a record already imported into the billing software must be corrected there too."""
+    # Who may withdraw codings at all is decided first: a patient asking about an existing
+    # record and about an unknown one gets the same 403 (was: 403 for one, 404 for the other).
+    visible = await professionals_visible_to(db, user)
     row = await db.get(BillingRecord, record_id)
-    if row is None or row.professional_id not in await professionals_visible_to(db, user):
+    if row is None or row.professional_id not in visible:
         raise NotFound("Cotation introuvable.")
     audit.record(
         db,

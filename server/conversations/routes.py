@@ -313,15 +313,21 @@ async def download(request: web.Request) -> web.StreamResponse:
     async with services.sessionmaker() as db:
         user = await require_user(request, db)
         attachment = await db.get(Attachment, request.match_info["id"])
+        # One answer, word for word, whether the attachment does not exist or is not the
+        # caller's (the conversation's own 404 text told an outsider that it existed).
+        unknown = NotFound("Pièce jointe introuvable.")
         if attachment is None:
-            raise NotFound("Pièce jointe introuvable.")
+            raise unknown
         if attachment.message_id is None:
             if attachment.uploader_id != user.id:
-                raise NotFound("Pièce jointe introuvable.")
+                raise unknown
         else:
             message = await db.get(Message, attachment.message_id)
             assert message is not None
-            await service.find_conversation(db, user, message.conversation_id)
+            try:
+                await service.find_conversation(db, user, message.conversation_id)
+            except NotFound:
+                raise unknown from None
         audit.record(
             db,
             services.clock,
