@@ -21,6 +21,7 @@ from server.conversations.attachments import AttachmentStore
 from server.conversations.group_commit import MessageWriter
 from server.conversations.routes import routes as conversation_routes
 from server.conversations.settings_routes import routes as messaging_settings_routes
+from server.conversations.stale_uploads import run_upload_sweeper
 from server.db import create_engine, create_sessionmaker, migrate
 from server.documents.routes import routes as document_routes
 from server.http.access_log import access_log_middleware
@@ -138,6 +139,7 @@ def _services_context(
         worker: asyncio.Task[None] | None = None
         writer: MessageWriter | None = None
         sweeper: asyncio.Task[None] | None = None
+        upload_sweeper: asyncio.Task[None] | None = None
         limiter: RateLimiter | None = None
         try:
             await migrate(engine)
@@ -179,9 +181,12 @@ def _services_context(
             if settings.delivery_worker:
                 worker = asyncio.create_task(run_worker(services), name="delivery-worker")
                 sweeper = asyncio.create_task(run_sweeper(services), name="payment-sweeper")
+                upload_sweeper = asyncio.create_task(
+                    run_upload_sweeper(services), name="upload-sweeper"
+                )
             yield
         finally:
-            for task in (worker, sweeper):
+            for task in (worker, sweeper, upload_sweeper):
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):

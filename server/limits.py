@@ -99,6 +99,10 @@ SEQ_MAX = 2**63 - 1
 UPLOAD_MAX_BYTES_DEFAULT = 20 * 1024 * 1024
 UPLOADS_PER_USER_PER_HOUR = 120
 UPLOAD_CHUNK_BYTES = 256 * 1024
+# An upload never posted in a message is deleted after a day (the page posts it within minutes;
+# a draft left overnight is gone, which the composer says).
+STALE_UPLOAD_AGE = timedelta(days=1)
+STALE_UPLOAD_SWEEP_SECONDS = 3600.0
 
 # Away mode: an auto-reply text is a sentence or two, not a letter.
 AWAY_MESSAGE_MAX_LENGTH = 1000

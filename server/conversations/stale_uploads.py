@@ -1,0 +1,76 @@
+"""Uploads that were never posted: removed after a day, with an audit row.
+
+A page uploads a file before the message that carries it is sent; a person who changes their
+mind (or a script) leaves the file behind. Nobody but the uploader can reach such a file, and
+nobody will: after ``limits.STALE_UPLOAD_AGE`` its row and, unless another attachment holds the
+same content, its file are deleted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server import audit, limits
+from server.models import Attachment
+from server.services import Services
+
+log = logging.getLogger("teleconsult.uploads")
+
+
+async def expire_stale_uploads(db: AsyncSession, services: Services) -> list[str]:
+    """Deletes the rows of uploads never posted and older than the limit, in the caller's
+    transaction; returns the contents (sha256) no attachment refers to any more, whose files
+    the caller removes once this is committed."""
+    horizon = services.clock.now() - limits.STALE_UPLOAD_AGE
+    stale = list(
+        await db.scalars(
+            select(Attachment).where(
+                Attachment.message_id.is_(None), Attachment.created_at < horizon
+            )
+        )
+    )
+    if not stale:
+        return []
+    for attachment in stale:
+        audit.record(
+            db,
+            services.clock,
+            "attachment.expired",
+            actor_id=None,
+            ip=None,
+            resource_type="attachment",
+            resource_id=attachment.id,
+            details={"uploader_id": attachment.uploader_id, "size": attachment.size},
+        )
+    await db.execute(delete(Attachment).where(Attachment.id.in_([a.id for a in stale])))
+    contents = {a.sha256 for a in stale}
+    still_used = set(
+        await db.scalars(select(Attachment.sha256).where(Attachment.sha256.in_(contents)))
+    )
+    return sorted(contents - still_used)
+
+
+async def sweep_stale_uploads(services: Services) -> int:
+    """One pass: rows deleted and committed, then their files removed."""
+    async with services.sessionmaker() as db:
+        orphans = await expire_stale_uploads(db, services)
+        await db.commit()
+    for sha256 in orphans:
+        path = services.attachments.path_of(sha256)
+        await asyncio.to_thread(path.unlink, missing_ok=True)
+    return len(orphans)
+
+
+async def run_upload_sweeper(services: Services) -> None:
+    while True:
+        try:
+            await sweep_stale_uploads(services)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("stale upload sweep failed; trying again")
+        await asyncio.sleep(limits.STALE_UPLOAD_SWEEP_SECONDS)
