@@ -25,6 +25,8 @@ from aiohttp.test_utils import TestServer
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from server.app import create_app
+from server.http.keys import SERVICES
+from server.models import User
 from server.passwords import Passwords
 from server.settings import Settings
 from server.values import luhn_ok
@@ -36,6 +38,15 @@ CONCURRENCY = int(__import__("os").environ.get("BENCH_CONCURRENCY", "8"))
 def rpps(n: int) -> str:
     base = f"1{n:09d}"
     return next(base + str(k) for k in range(10) if luhn_ok(base + str(k)))
+
+
+async def approve(server: TestServer, user_id: str) -> None:
+    services = server.app[SERVICES]
+    async with services.sessionmaker() as db:
+        user = await db.get(User, user_id)
+        assert user is not None
+        user.approved_at = services.clock.now()
+        await db.commit()
 
 
 async def run_many(count: int, work: Callable[[int], Awaitable[None]]) -> float:
@@ -102,27 +113,31 @@ async def main() -> None:
 
             base_rps = await run_many(2000, ping_once)
 
-            # Accounts: one patient for the logins, N doctors for the invitations.
-            async with (
-                aiohttp.ClientSession() as anon,
-                anon.post(
-                    server.make_url("/api/auth/register"),
-                    json={
-                        "email": "p@bench.example.fr",
-                        "password": PASSWORD,
-                        "first_name": "P",
-                        "last_name": "Bench",
-                    },
-                ) as resp,
-            ):
-                assert resp.status == 201, await resp.text()
+            # Accounts: one patient per worker for the logins (a sign-in is counted before its
+            # password is checked, so one account does not sign in many times at once), N
+            # doctors for the invitations.
+            for n in range(CONCURRENCY):
+                async with (
+                    aiohttp.ClientSession() as anon,
+                    anon.post(
+                        server.make_url("/api/auth/register"),
+                        json={
+                            "email": f"p{n}@bench.example.fr",
+                            "password": PASSWORD,
+                            "first_name": "P",
+                            "last_name": "Bench",
+                        },
+                    ) as resp,
+                ):
+                    assert resp.status == 201, await resp.text()
 
-            async def login_once(_: int) -> None:
+            async def login_once(i: int) -> None:
+                email = f"p{i % CONCURRENCY}@bench.example.fr"
                 async with (
                     aiohttp.ClientSession() as fresh,
                     fresh.post(
                         server.make_url("/api/auth/login"),
-                        json={"email": "p@bench.example.fr", "password": PASSWORD},
+                        json={"email": email, "password": PASSWORD},
                     ) as resp,
                 ):
                     assert resp.status == 200, await resp.text()
@@ -144,6 +159,8 @@ async def main() -> None:
                     },
                 ) as resp:
                     assert resp.status == 201, await resp.text()
+                    # Approved as the install's administrator would.
+                    await approve(server, (await resp.json())["id"])
                 doctors.append(session)
 
             async def invite_once(i: int) -> None:

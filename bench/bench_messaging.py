@@ -114,6 +114,7 @@ async def seed(url: str, pairs: int) -> list[Pair]:
                     "search_name": f"{role} {i}",
                     "is_active": True,
                     "created_at": now,
+                    "approved_at": now,
                     "rpps": None,
                 }
             )

@@ -11,6 +11,7 @@ import aiohttp
 from aiohttp import web
 
 from server import limits
+from server.accounts.admin_routes import routes as admin_routes
 from server.accounts.routes import routes as account_routes
 from server.audit.routes import routes as audit_routes
 from server.billing.routes import routes as billing_routes
@@ -101,6 +102,7 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> web.Ap
     app.cleanup_ctx.append(_services_context(settings, overrides, SocketPublisher(sio, sessions)))
     for table in (
         account_routes,
+        admin_routes,
         audit_routes,
         billing_routes,
         call_routes,

@@ -19,6 +19,7 @@ from aiohttp import web
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import select
 
+from server import audit
 from server.accounts.service import NewUser, attach_secretary, create_user
 from server.app import create_app
 from server.clock import SystemClock
@@ -107,6 +108,33 @@ async def _create_user(settings: Settings, args: argparse.Namespace) -> None:
         print(f"created {user.role} {user.email} (id {user.id})")
     except AppError as exc:
         raise SystemExit(f"error: {exc.detail}") from exc
+    finally:
+        await engine.dispose()  # type: ignore[attr-defined]
+
+
+async def _approve_user(settings: Settings, email: str) -> None:
+    """The administrator's approval, from the command line (an install's first doctors, before
+    anyone has an admin account)."""
+    services, engine = _services(settings)
+    try:
+        await migrate(engine)  # type: ignore[arg-type]
+        async with services.sessionmaker() as db:
+            user = await db.scalar(select(User).where(User.email == email.strip().lower()))
+            if user is None:
+                raise SystemExit(f"error: no account with email {email}")
+            if user.approved_at is None:
+                user.approved_at = services.clock.now()
+                audit.record(
+                    db,
+                    services.clock,
+                    "account.approved",
+                    actor_id=None,
+                    ip="cli",
+                    resource_type="user",
+                    resource_id=user.id,
+                )
+                await db.commit()
+        print(f"approved {user.role} {user.email}")
     finally:
         await engine.dispose()  # type: ignore[attr-defined]
 
@@ -240,6 +268,10 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--specialty")
     create.add_argument("--sector", choices=["1", "2", "optam"])
     create.add_argument("--doctor-email", help="secretaries: the doctor they work for")
+    approve = sub.add_parser(
+        "approve-user", help="approve a professional who signed up alone (as the admin would)"
+    )
+    approve.add_argument("--email", required=True)
     sub.add_parser("demo", help="seed a demo practice and print its sign-in details")
     media = sub.add_parser(
         "media", help="run a media node: the SFU of the app's calls, in a process of its own"
@@ -266,6 +298,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         print("database is up to date")
     elif args.command == "create-user":
         asyncio.run(_create_user(settings, args))
+    elif args.command == "approve-user":
+        asyncio.run(_approve_user(settings, args.email))
     elif args.command == "demo":
         asyncio.run(_demo(settings))
     elif args.command == "media":

@@ -17,8 +17,15 @@ ROOT = Path(__file__).resolve().parents[1]
 class Remote:
     """What ``Client`` needs of a server: its URLs."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, env: dict[str, str] | None = None) -> None:
         self.base = URL(f"http://127.0.0.1:{port}")
+        self.env = env
+
+    async def approve(self, email: str) -> None:
+        """Approves a professional's account in this install, as its administrator would."""
+        assert self.env is not None, "Remote(port, env) approves accounts"
+        proc = await teleconsult("approve-user", "--email", email, env=self.env)
+        assert await proc.wait() == 0
 
     def make_url(self, path: str) -> URL:
         return self.base.join(URL(path))

@@ -88,6 +88,9 @@ async def register(request: web.Request) -> web.Response:
                 birth_date=body.birth_date,
                 practice_name=body.practice_name,
                 practice_address=body.practice_address,
+                # Anyone can type a Luhn-valid RPPS: a professional account is checked by the
+                # install's administrator before it invites or is found by patients.
+                approved=body.role == "patient",
             ),
             actor_id=None,
             ip=ip,
@@ -130,7 +133,7 @@ async def logout(request: web.Request) -> web.Response:
     services = services_of(request)
     token = request.cookies.get(SESSION_COOKIE)
     async with services.sessionmaker() as db:
-        user = await require_user(request, db)
+        user = await require_user(request, db, allow_pending=True)
         assert token is not None
         ended = await service.close_session(
             db, services, token, user_id=user.id, ip=client_ip(request)
@@ -147,7 +150,7 @@ async def logout(request: web.Request) -> web.Response:
 async def logout_all(request: web.Request) -> web.Response:
     services = services_of(request)
     async with services.sessionmaker() as db:
-        user = await require_user(request, db)
+        user = await require_user(request, db, allow_pending=True)
         ended = await service.close_all_sessions(
             db, services, user.id, actor_id=user.id, ip=client_ip(request), why="logout_all"
         )
@@ -164,7 +167,7 @@ async def list_sessions(request: web.Request) -> web.Response:
     services = services_of(request)
     token = request.cookies.get(SESSION_COOKIE) or ""
     async with services.sessionmaker() as db:
-        user = await require_user(request, db)
+        user = await require_user(request, db, allow_pending=True)
         sessions = await service.sessions_of(db, services, user.id)
     current = token_hash(token)
     return web.json_response(
@@ -189,5 +192,5 @@ async def list_sessions(request: web.Request) -> web.Response:
 @documented("The signed-in user")
 async def me(request: web.Request) -> web.Response:
     async with services_of(request).sessionmaker() as db:
-        user = await require_user(request, db)
+        user = await require_user(request, db, allow_pending=True)
     return web.json_response(user_json(user))

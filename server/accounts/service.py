@@ -50,6 +50,9 @@ class NewUser:
     birth_date: date | None = None
     practice_name: str | None = None
     practice_address: str | None = None
+    # A professional who signs up alone waits for the administrator; accounts made by the
+    # administrator or the command line are approved at once.
+    approved: bool = True
 
 
 async def email_taken(db: AsyncSession, email: str) -> bool:
@@ -102,6 +105,7 @@ async def create_user(
         practice_id=practice_id,
         is_active=True,
         created_at=now,
+        approved_at=now if new.approved else None,
     )
     db.add(user)
     try:

@@ -40,7 +40,11 @@ async def search_practitioners(db: AsyncSession, query: str) -> list[Practitione
     stmt = (
         select(User, Practice)
         .outerjoin(Practice, Practice.id == User.practice_id)
-        .where(User.role.in_([Role.DOCTOR, Role.NURSE]), User.is_active.is_(True))
+        .where(
+            User.role.in_([Role.DOCTOR, Role.NURSE]),
+            User.is_active.is_(True),
+            User.approved_at.is_not(None),
+        )
         .order_by(User.last_name, User.first_name)
         .limit(limits.SEARCH_MAX_RESULTS)
     )
@@ -77,6 +81,7 @@ async def create_request(
         practitioner is None
         or practitioner.role not in {Role.DOCTOR, Role.NURSE}
         or not practitioner.is_active
+        or practitioner.pending_approval
     ):
         raise NotFound("Praticien introuvable.")
     existing_conversation = await db.scalar(

@@ -35,6 +35,7 @@ def user_json(user: User) -> dict[str, Any]:
         "sector": user.sector,
         "practice_id": user.practice_id,
         "created_at": iso(user.created_at),
+        "pending_approval": user.pending_approval,
     }
 
 

@@ -57,6 +57,13 @@ class User(Base):
     practice_id: Mapped[str | None] = mapped_column(ForeignKey("practices.id"))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
+    # None: a professional who signed up alone and waits for the install's administrator (they
+    # may not invite, be found or act as a professional before).
+    approved_at: Mapped[datetime | None]
+
+    @property
+    def pending_approval(self) -> bool:
+        return self.approved_at is None
 
     @property
     def role_enum(self) -> Role:

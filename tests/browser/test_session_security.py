@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, expect
 
 from tests.browser.pages import PHONE, doctor_and_patient, signed_in_page
-from tests.helpers import PASSWORD, Client
+from tests.helpers import PASSWORD, Client, valid_rpps
 
 
 async def test_signing_in_never_leads_off_the_site(
@@ -51,3 +51,29 @@ async def test_signing_out_everywhere_takes_the_open_page_to_sign_in(
     await expect(notice).to_have_text("Vous avez été déconnecté de tous vos appareils.")
     await page.screenshot(path=str(artifacts / "signed-out-everywhere-phone.png"))
     await page.context.close()
+
+
+async def test_a_doctor_who_signed_up_alone_is_told_to_wait_for_approval(
+    browser: Browser,
+    start_server: Callable[..., Any],
+    client_of: Callable[[TestServer], Client],
+    artifacts: Path,
+) -> None:
+    base, _, _, _ = await doctor_and_patient(start_server, client_of)
+    context = await browser.new_context(locale="fr-FR")
+    page = await context.new_page()
+    await page.goto(f"{base}/register")
+    await page.get_by_label("Vous êtes").select_option("doctor")
+    await page.get_by_label("Prénom").fill("Gregory")
+    await page.get_by_label("Nom", exact=True).fill("House")
+    await page.get_by_label("Adresse e-mail").fill("house@example.fr")
+    await page.get_by_label("Mot de passe").fill(PASSWORD)
+    await page.get_by_label("Numéro RPPS").fill(valid_rpps(88))
+    await page.get_by_role("button", name="Créer mon compte").click()
+    await page.wait_for_url(f"{base}/pro")
+    await expect(
+        page.get_by_role("heading", name="Compte en attente de validation")
+    ).to_be_visible()
+    await expect(page.get_by_role("tab", name="Invitations")).to_be_hidden()
+    await page.screenshot(path=str(artifacts / "pending-professional-desktop.png"))
+    await context.close()

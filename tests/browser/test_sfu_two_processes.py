@@ -140,8 +140,8 @@ async def test_an_sfu_call_goes_on_when_the_process_running_it_dies(
         await serve(ports[0], {**env, "TC_PUBLIC_URL": front}),
         await serve(ports[1], {**env, "TC_PUBLIC_URL": direct}),
     ]
-    doctor_api = Client(Remote(proxy.port))  # type: ignore[arg-type]
-    patient_api = Client(Remote(ports[1]))  # type: ignore[arg-type]
+    doctor_api = Client(Remote(proxy.port, env))  # type: ignore[arg-type]
+    patient_api = Client(Remote(ports[1], env))  # type: ignore[arg-type]
     try:
         cid = await in_contact(doctor_api, patient_api)
         created = await doctor_api.post(f"/api/conversations/{cid}/calls", {"mode": "sfu"})

@@ -24,7 +24,7 @@ async def test_the_server_stops_at_once_with_pages_connected(
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "TC_DATA_DIR": str(tmp_path), "TC_PUBLIC_URL": base}
     proc = await serve(port, env)
-    doctor, patient = Client(Remote(port)), Client(Remote(port))  # type: ignore[arg-type]
+    doctor, patient = Client(Remote(port, env)), Client(Remote(port, env))  # type: ignore[arg-type]
     try:
         await in_contact(doctor, patient)
         pages = [

@@ -221,7 +221,7 @@ async def test_one_socket_flooding_is_refused_then_disconnected_and_audited_once
     async def attempt() -> int:
         try:
             reply = await flooder.sio.call(
-                "conversation:subscribe", {"conversation_id": cid}, timeout=10
+                "conversation:subscribe", {"conversation_id": cid}, timeout=3
             )
         except (socketio.exceptions.TimeoutError, socketio.exceptions.BadNamespaceError):
             return 0  # its socket was closed under it

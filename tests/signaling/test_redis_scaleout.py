@@ -26,7 +26,7 @@ async def processes(tmp_path: Path, redis_available: None) -> AsyncIterator[tupl
     ports = free_port(), free_port()
     procs = [await serve(port, env) for port in ports]
     try:
-        yield Remote(ports[0]), Remote(ports[1])
+        yield Remote(ports[0], env), Remote(ports[1], env)
     finally:
         # A clean stop: its own shutdown, well before its watchdog (20 s, exit status 1).
         for proc in procs:

@@ -295,6 +295,12 @@ async function start() {
   }
   if (me.role === "patient") { location.href = "/patient"; return; }
   $("me").textContent = `${me.role === "doctor" ? "Dr " : ""}${me.first_name} ${me.last_name}`;
+  if (me.pending_approval) {
+    // Nothing else works before the administrator's approval: say so instead of failing.
+    document.querySelectorAll("main > :not(#pending)").forEach((node) => { node.hidden = true; });
+    $("pending").hidden = false;
+    return;
+  }
   const practitioner = me.role === "doctor" || me.role === "nurse";
   $("tab-invitations").hidden = !practitioner;
   $("tab-requests").hidden = !practitioner;
