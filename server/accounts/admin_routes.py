@@ -32,7 +32,10 @@ class UsersQuery(BaseModel):
 
 
 @routes.get("/api/admin/users")
-@documented("Accounts (admins); ?status=pending lists professionals waiting for approval")
+@documented(
+    "Accounts (admins); ?status=pending lists professionals waiting for approval",
+    query=UsersQuery,
+)
 async def list_users(request: web.Request) -> web.Response:
     services = services_of(request)
     query = parse_query(request, UsersQuery)

@@ -30,7 +30,10 @@ class AuditQuery(BaseModel):
 
 
 @routes.get("/api/admin/audit")
-@documented("Audit events, newest first (admins); filters: actor_id, resource_id, action, before")
+@documented(
+    "Audit events, newest first (admins); filters: actor_id, resource_id, action, before",
+    query=AuditQuery,
+)
 async def list_events(request: web.Request) -> web.Response:
     services = services_of(request)
     query = parse_query(request, AuditQuery)

@@ -114,7 +114,9 @@ def _form(data: RecordBody | ProposalQuery) -> service.BillingForm:
 
 
 @routes.get("/api/calls/{id}/billing")
-@documented("The proposed coding of a call: acts, amounts at its date, warnings")
+@documented(
+    "The proposed coding of a call: acts, amounts at its date, warnings", query=ProposalQuery
+)
 async def proposal(request: web.Request) -> web.Response:
     services = services_of(request)
     async with services.sessionmaker() as db:
@@ -187,7 +189,9 @@ async def record(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/billing/records")
-@documented("Export billing records for a date range (?from=&to=&format=json|csv)")
+@documented(
+    "Export billing records for a date range (?from=&to=&format=json|csv)", query=ExportQuery
+)
 async def records(request: web.Request) -> web.StreamResponse:
     services = services_of(request)
     query = parse_query(request, ExportQuery)

@@ -12,7 +12,7 @@ from server.contacts import service
 from server.http.auth import client_ip, require_user
 from server.http.docs import documented
 from server.http.keys import services_of
-from server.http.parsing import parse_body
+from server.http.parsing import SearchQuery, parse_body, parse_query
 from server.http.serialize import iso, person_json, practitioner_json
 from server.models import Role
 
@@ -41,11 +41,12 @@ def request_json(view: service.ContactRequestView) -> dict[str, Any]:
 
 
 @routes.get("/api/practitioners")
-@documented("Search doctors and nurses by name (?q=)")
+@documented("Search doctors and nurses by name (?q=)", query=SearchQuery)
 async def search(request: web.Request) -> web.Response:
+    query = parse_query(request, SearchQuery)
     async with services_of(request).sessionmaker() as db:
         await require_user(request, db)
-        found = await service.search_practitioners(db, request.query.get("q", ""))
+        found = await service.search_practitioners(db, query.q)
     return web.json_response({"items": [practitioner_json(v.user, v.practice) for v in found]})
 
 

@@ -26,7 +26,7 @@ from server.events import conversation_room
 from server.http.auth import SESSION_COOKIE, client_ip, require_user
 from server.http.docs import documented
 from server.http.keys import message_writer_of, services_of
-from server.http.parsing import parse_body, parse_query
+from server.http.parsing import SearchQuery, parse_body, parse_query
 from server.models import Attachment, Message, User
 from server.services import Services
 
@@ -81,11 +81,14 @@ async def publish_state(services: Services, conversation_id: str) -> None:
 
 
 @routes.get("/api/conversations")
-@documented("The caller's conversations, latest activity first; ?q= searches by name")
+@documented(
+    "The caller's conversations, latest activity first; ?q= searches by name", query=SearchQuery
+)
 async def list_(request: web.Request) -> web.Response:
+    query = parse_query(request, SearchQuery)
     async with services_of(request).sessionmaker() as db:
         user = await require_user(request, db)
-        views = await service.list_conversations(db, user, request.query.get("q") or None)
+        views = await service.list_conversations(db, user, query.q.strip() or None)
         conversations = [v.conversation for v in views]
         unread = await messaging.unread_counts(db, user, conversations)
         latest = await messaging.latest_messages(db, conversations)
@@ -176,7 +179,10 @@ async def add_participant(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/conversations/{id}/messages")
-@documented("Messages in seq order: ?after_seq=N to catch up, ?before_seq=N to scroll back")
+@documented(
+    "Messages in seq order: ?after_seq=N to catch up, ?before_seq=N to scroll back",
+    query=MessagesQuery,
+)
 async def messages(request: web.Request) -> web.Response:
     services = services_of(request)
     query = parse_query(request, MessagesQuery)
@@ -275,10 +281,15 @@ async def upload(request: web.Request) -> web.Response:
     )
     if not request.content_type.startswith("multipart/"):
         raise MalformedRequest("Envoyez le fichier en multipart/form-data, dans le champ « file ».")
-    reader = await request.multipart()
-    part = await reader.next()
-    while part is not None and (not isinstance(part, BodyPartReader) or part.name != "file"):
+    try:
+        reader = await request.multipart()
         part = await reader.next()
+        while part is not None and (not isinstance(part, BodyPartReader) or part.name != "file"):
+            part = await reader.next()
+    except ValueError as exc:  # no boundary, a broken part header: aiohttp says ValueError
+        raise MalformedRequest(
+            "Le fichier n'a pas été reçu correctement (envoi multipart/form-data illisible)."
+        ) from exc
     if part is None:
         raise MalformedRequest("Aucun fichier reçu : le champ « file » est absent.")
     stored = await services.attachments.save(_file_chunks(part))

@@ -6,7 +6,7 @@ import json
 from typing import Any, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from server import limits
 from server.errors import InvalidInput, MalformedRequest, TooLarge, UnsupportedMediaType
@@ -100,6 +100,14 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         raise validation_problem(exc) from exc
+
+
+class SearchQuery(BaseModel):
+    """``?q=``: a name, or part of one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    q: str = Field(default="", max_length=100)
 
 
 def parse_query(request: web.Request, model: type[M]) -> M:

@@ -133,7 +133,10 @@ async def of_conversation(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/payment-requests")
-@documented("What the caller is owed (doctor, secretary) or owes (patient); ?status= filters")
+@documented(
+    "What the caller is owed (doctor, secretary) or owes (patient); ?status= filters",
+    query=ListQuery,
+)
 async def list_(request: web.Request) -> web.Response:
     services = services_of(request)
     async with services.sessionmaker() as db:
