@@ -65,6 +65,12 @@ SOCKET_CONNECT_WINDOW = timedelta(minutes=1)
 
 # Registration from one address: stops bulk account creation.
 REGISTRATIONS_PER_ADDRESS_PER_HOUR = 20
+# Probing which addresses have an account: a sign-up (or an invitation's acceptance) that finds
+# the address taken, and invitation links that do not exist, are counted per address; past these
+# the address is refused for the hour, whatever it tries.
+TAKEN_ADDRESS_PROBES_PER_HOUR = 5
+INVALID_INVITATION_LINKS_PER_HOUR = 20
+PROBE_WINDOW = timedelta(hours=1)
 
 # Notification delivery (email, SMS): attempts and the delay before each retry. The last delay is
 # long enough to ride out a mail server restart; after it the failure is shown to the doctor.

@@ -8,10 +8,12 @@ passwords cannot all pass a check made before any of them was counted.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import secrets
 from collections import deque
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Protocol
 
@@ -181,6 +183,28 @@ class RateLimiter:
 
     async def hit(self, key: str, window: timedelta) -> None:
         await self._counters.hit(key, window.total_seconds(), self._now())
+
+    @contextlib.asynccontextmanager
+    async def answers_that_tell(
+        self,
+        key: str,
+        limit: int,
+        window: timedelta,
+        detail: str,
+        telling: tuple[type[Exception], ...],
+    ) -> AsyncIterator[None]:
+        """Limits the answers that tell an outsider something (this address has an account,
+        this link does not exist): the block's outcome is counted only when it raises one of
+        ``telling``. Counted before the block runs, so concurrent probes cannot all pass."""
+        await self.take(key, limit, window, detail)
+        try:
+            yield
+        except telling:
+            raise
+        except BaseException:
+            await self.undo(key)
+            raise
+        await self.undo(key)
 
     async def backoff(self, key: str, free: int, base: timedelta, cap: timedelta) -> int | None:
         """Growing delays: once ``free`` hits are in the last ``cap``, each further one must

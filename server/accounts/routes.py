@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from server import limits
 from server.accounts import service
-from server.errors import Forbidden
+from server.errors import Conflict, Forbidden
 from server.http.auth import (
     SESSION_COOKIE,
     clear_session_cookie,
@@ -27,6 +27,10 @@ from server.tokens import token_hash
 from server.values import Email, MaybePhone, Password, Rpps
 
 routes = web.RouteTableDef()
+
+TOO_MANY_SIGNUPS = (
+    "Trop de tentatives de création de compte depuis cette adresse. Réessayez plus tard."
+)
 
 
 class RegisterBody(BaseModel):
@@ -71,7 +75,18 @@ async def register(request: web.Request) -> web.Response:
         limits.LOGIN_WINDOW * 4,
         "Trop de comptes créés depuis cette adresse. Réessayez plus tard.",
     )
-    async with services.sessionmaker() as db:
+    # Each sign-up that finds its address taken tells whether that address has an account:
+    # an address gets a few such answers an hour, then none.
+    async with (
+        services.limiter.answers_that_tell(
+            f"probe:taken:{ip}",
+            limits.TAKEN_ADDRESS_PROBES_PER_HOUR,
+            limits.PROBE_WINDOW,
+            TOO_MANY_SIGNUPS,
+            telling=(Conflict,),
+        ),
+        services.sessionmaker() as db,
+    ):
         user = await service.create_user(
             db,
             services,

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from datetime import date
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from server import limits
 from server.accounts.service import open_session
-from server.errors import MalformedRequest
+from server.errors import Conflict, Gone, MalformedRequest, NotFound
 from server.http.auth import client_ip, optional_user, require_user, set_session_cookie
 from server.http.docs import documented
 from server.http.keys import services_of
@@ -151,11 +153,24 @@ async def cancel(request: web.Request) -> web.Response:
     return web.json_response(invitation_json(invitation, delivery, services.clock.now()))
 
 
+def _probes(services: Services, ip: str | None) -> AbstractAsyncContextManager[None]:
+    """A link that does not exist (or no longer works), or an acceptance whose address already
+    has an account, tells a prober something: a few such answers an hour per address."""
+    return services.limiter.answers_that_tell(
+        f"probe:invitation:{ip}",
+        limits.INVALID_INVITATION_LINKS_PER_HOUR,
+        limits.PROBE_WINDOW,
+        "Trop de liens d'invitation non valables essayés depuis cette adresse. "
+        "Réessayez plus tard, ou demandez à votre praticien de vous renvoyer l'invitation.",
+        telling=(NotFound, Gone, Conflict),
+    )
+
+
 @routes.get("/api/invitations/token/{token}")
 @documented("What the invitation link shows (public)", public=True)
 async def show_token(request: web.Request) -> web.Response:
     services = services_of(request)
-    async with services.sessionmaker() as db:
+    async with _probes(services, client_ip(request)), services.sessionmaker() as db:
         invitation, doctor = await service.find_by_token(db, services, request.match_info["token"])
         user = await optional_user(request, db)
     now = services.clock.now()
@@ -188,7 +203,7 @@ async def accept(request: web.Request) -> web.Response:
     services = services_of(request)
     ip = client_ip(request)
     body = await parse_body(request, AcceptBody)
-    async with services.sessionmaker() as db:
+    async with _probes(services, ip), services.sessionmaker() as db:
         user = await optional_user(request, db)
         signup = None
         if user is None and body.password is not None:
