@@ -46,8 +46,7 @@ async def test_invitation_links_can_be_probed_a_few_times_an_hour(
 ) -> None:
     prober = make_client()
     statuses = [
-        (await prober.get(f"/api/invitations/token/not-a-real-token-{n}")).status
-        for n in range(25)
+        (await prober.get(f"/api/invitations/token/not-a-real-token-{n}")).status for n in range(25)
     ]
     assert statuses == [404] * 20 + [429] * 5
     accept = await prober.post(
