@@ -86,6 +86,7 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> web.Ap
     sio = create_socket_server(settings)
     sessions = SocketSessions(sio, lambda: app[SERVICES], settings.redis_url)
     events = SocketEvents(sio, sessions, FloodGuard())
+    app.middlewares.append(events.middleware())
     register_handlers(sio, lambda: app[SERVICES], events)
     sfu = register_call_handlers(sio, lambda: app[SERVICES], events, redis_url=settings.redis_url)
     app[SFU_CALLS] = sfu

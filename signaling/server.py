@@ -28,7 +28,9 @@ from server.events import conversation_room, user_room
 from server.http.auth import SESSION_COOKIE, client_ip
 from server.services import Services
 from server.settings import Settings
+from server.tokens import token_hash
 from signaling.events import SocketEvents, parse
+from signaling.flood import DISCONNECTED
 from signaling.sessions import SESSION_EXPIRED, SocketSessions
 
 log = logging.getLogger("teleconsult.signaling")
@@ -169,6 +171,10 @@ def register_handlers(
         token = cookies[SESSION_COOKIE].value if SESSION_COOKIE in cookies else None
         if not token:
             raise socketio.exceptions.ConnectionRefusedError("not signed in")
+        cookie_key = token_hash(token)
+        if not events.flood.may_connect(cookie_key):
+            # Disconnected for flooding a moment ago: refused before any database work.
+            raise socketio.exceptions.ConnectionRefusedError(DISCONNECTED)
         services = services_of_app()
         ip = client_ip(request) if request else None
         limiter = services.limiter
@@ -184,6 +190,8 @@ def register_handlers(
         if live is None:
             await limiter.hit(failures_key, limits.SOCKET_CONNECT_WINDOW)
             raise socketio.exceptions.ConnectionRefusedError("session expired")
+        if not events.flood.may_connect(live.user.id):
+            raise socketio.exceptions.ConnectionRefusedError(DISCONNECTED)
         user_key = f"socket-connect:{live.user.id}"
         if await limiter.retry_after(
             user_key, limits.SOCKET_CONNECTS_PER_USER, limits.SOCKET_CONNECT_WINDOW
@@ -191,7 +199,7 @@ def register_handlers(
             raise socketio.exceptions.ConnectionRefusedError("too many connections")
         await limiter.hit(user_key, limits.SOCKET_CONNECT_WINDOW)
         await sio.save_session(sid, {"user_id": live.user.id, "ip": ip, "audited": set()})
-        await sessions.bind(sid, live)
+        await sessions.bind(sid, live, cookie_key)
         await sio.enter_room(sid, user_room(live.user.id))
 
     async def subscribe(sid: str, data: dict[str, Any]) -> dict[str, Any]:

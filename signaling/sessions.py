@@ -48,6 +48,7 @@ class _Bound:
     session_id: str
     valid_until: datetime
     checked_at: float
+    cookie_key: str  # the hash of its session cookie
 
 
 class SocketSessions:
@@ -67,10 +68,12 @@ class SocketSessions:
         self._ready = asyncio.Event()
         self._closing: set[asyncio.Task[None]] = set()
 
-    async def bind(self, sid: str, live: LiveSession) -> None:
-        """A socket connected with this session's cookie."""
+    async def bind(self, sid: str, live: LiveSession, cookie_key: str) -> None:
+        """A socket connected with this session's cookie (``cookie_key``: its hash)."""
         await self._start()
-        self._bound[sid] = _Bound(live.user.id, live.session_id, live.valid_until, time.monotonic())
+        self._bound[sid] = _Bound(
+            live.user.id, live.session_id, live.valid_until, time.monotonic(), cookie_key
+        )
         self._by_session.setdefault(live.session_id, set()).add(sid)
 
     def forget(self, sid: str) -> None:
@@ -85,6 +88,10 @@ class SocketSessions:
     def user_id(self, sid: str) -> str | None:
         bound = self._bound.get(sid)
         return bound.user_id if bound else None
+
+    def cookie_key(self, sid: str) -> str | None:
+        bound = self._bound.get(sid)
+        return bound.cookie_key if bound else None
 
     async def check(self, sid: str) -> bool:
         """Whether the socket's session is still live; a socket whose session is gone is closed."""
