@@ -15,11 +15,13 @@ from server.accounts.admin_routes import routes as admin_routes
 from server.accounts.routes import routes as account_routes
 from server.audit.routes import routes as audit_routes
 from server.billing.routes import routes as billing_routes
+from server.calls.keys import SFU_CALLS
+from server.calls.metrics import routes as metrics_routes
 from server.calls.routes import routes as call_routes
 from server.clock import Clock, SystemClock
 from server.contacts.routes import routes as contact_routes
-from server.conversations.attachments import AttachmentStore
 from server.conversations.group_commit import MessageWriter
+from server.conversations.keys import MESSAGE_WRITER
 from server.conversations.routes import routes as conversation_routes
 from server.conversations.settings_routes import routes as messaging_settings_routes
 from server.conversations.stale_uploads import run_upload_sweeper
@@ -28,8 +30,7 @@ from server.documents.routes import routes as document_routes
 from server.http.access_log import access_log_middleware
 from server.http.auth import csrf_middleware
 from server.http.headers import security_headers_middleware
-from server.http.keys import MESSAGE_WRITER, SERVICES, SFU_CALLS
-from server.http.metrics import routes as metrics_routes
+from server.http.keys import SERVICES
 from server.http.problems import problem_middleware
 from server.invitations.delivery import run_worker
 from server.invitations.routes import routes as invitation_routes
@@ -44,12 +45,13 @@ from server.notify.senders import (
 from server.pages import WEB_DIR
 from server.pages import routes as page_routes
 from server.passwords import Passwords
-from server.payments.providers import BuiltinProvider, PaymentProvider, StripeProvider
+from server.payment_providers import BuiltinProvider, PaymentProvider, StripeProvider
 from server.payments.routes import routes as payment_routes
 from server.payments.service import run_sweeper
 from server.ratelimit import MemoryCounters, RateLimiter, RedisCounters
 from server.services import Services
 from server.settings import Settings
+from server.storage import AttachmentStore
 from signaling.calls import register_call_handlers
 from signaling.events import SocketEvents
 from signaling.flood import FloodGuard

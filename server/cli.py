@@ -23,17 +23,17 @@ from server import audit
 from server.accounts.service import NewUser, attach_secretary, create_user
 from server.app import create_app
 from server.clock import SystemClock
-from server.conversations.attachments import AttachmentStore
 from server.db import create_engine, create_sessionmaker, migrate
 from server.errors import AppError
 from server.events import NoEvents
 from server.models import Role, User
 from server.notify.senders import OutboxEmailSender, OutboxSmsSender
 from server.passwords import Passwords
-from server.payments.providers import BuiltinProvider
+from server.payment_providers import BuiltinProvider
 from server.ratelimit import RateLimiter
 from server.services import Services
 from server.settings import Settings, SettingsError
+from server.storage import AttachmentStore
 from server.values import Email, Password, Rpps
 
 log = logging.getLogger("teleconsult")

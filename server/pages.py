@@ -8,7 +8,7 @@ from urllib.parse import quote
 from aiohttp import web
 from sqlalchemy import text
 
-from server.http.auth import optional_user
+from server.accounts.auth import optional_user
 from server.http.docs import build_openapi
 from server.http.headers import content_security_policy, inline_scripts
 from server.http.keys import services_of

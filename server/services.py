@@ -9,14 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from server.clock import Clock
-from server.conversations.attachments import AttachmentStore
 from server.db import SessionMaker
 from server.events import EventPublisher
 from server.notify.senders import EmailSender, SmsSender
 from server.passwords import Passwords
-from server.payments.providers import PaymentProvider
+from server.payment_providers import PaymentProvider
 from server.ratelimit import RateLimiter
 from server.settings import Settings
+from server.storage import AttachmentStore
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import uuid
 from pathlib import Path
 
 import aiohttp
@@ -51,7 +52,9 @@ async def shared_install(data_dir: Path, redis_url: str) -> dict[str, str]:
         **os.environ,
         "TC_DATA_DIR": str(data_dir),
         "TC_REDIS_URL": redis_url,
-        "TC_SECRET_KEY": "several-process-test",
+        # Its own secret: rate-limit counters in Redis are per install (keyed by the secret),
+        # so one test's sign-ups never count against another's.
+        "TC_SECRET_KEY": f"several-process-test-{uuid.uuid4().hex}",
     }
     assert await (await teleconsult("migrate", env=env)).wait() == 0
     return env

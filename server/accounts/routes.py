@@ -10,14 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from server import limits
 from server.accounts import service
+from server.accounts.auth import require_user
 from server.errors import Conflict, Forbidden
-from server.http.auth import (
-    SESSION_COOKIE,
-    clear_session_cookie,
-    client_ip,
-    require_user,
-    set_session_cookie,
-)
+from server.http.auth import SESSION_COOKIE, clear_session_cookie, client_ip, set_session_cookie
 from server.http.docs import documented
 from server.http.keys import services_of
 from server.http.parsing import parse_body

@@ -9,7 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from server import audit
-from server.http.auth import client_ip, require_user
+from server.accounts.auth import require_user
+from server.http.auth import client_ip
 from server.http.docs import documented
 from server.http.keys import services_of
 from server.http.parsing import parse_query

@@ -10,8 +10,9 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from server.accounts.auth import require_user
 from server.billing import export, rules, service
-from server.http.auth import client_ip, require_user
+from server.http.auth import client_ip
 from server.http.docs import documented
 from server.http.keys import services_of
 from server.http.parsing import parse_body, parse_query

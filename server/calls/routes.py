@@ -7,15 +7,17 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from server.accounts.auth import require_user
 from server.calls import service
+from server.calls.keys import SFU_CALLS
 from server.calls.turn import ice_servers
 from server.conversations import messaging, posting
 from server.conversations.serialize import message_json
 from server.errors import Forbidden
 from server.events import call_room, conversation_room, user_room
-from server.http.auth import client_ip, require_user
+from server.http.auth import client_ip
 from server.http.docs import documented
-from server.http.keys import SFU_CALLS, services_of
+from server.http.keys import services_of
 from server.http.parsing import parse_body
 from server.http.serialize import iso, person_json
 from server.services import Services

@@ -8,8 +8,9 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from server import limits
+from server.accounts.auth import require_user
 from server.contacts import service
-from server.http.auth import client_ip, require_user
+from server.http.auth import client_ip
 from server.http.docs import documented
 from server.http.keys import services_of
 from server.http.parsing import SearchQuery, parse_body, parse_query

@@ -12,9 +12,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import audit, limits
+from server.accounts.auth import require_user
 from server.conversations import announce, messaging, service
-from server.conversations.attachments import safe_filename
 from server.conversations.group_commit import SignedPost
+from server.conversations.keys import message_writer_of
 from server.conversations.serialize import (
     attachment_json,
     conversation_json,
@@ -23,12 +24,13 @@ from server.conversations.serialize import (
 )
 from server.errors import Forbidden, MalformedRequest, NotAuthenticated, NotFound, TooLarge
 from server.events import conversation_room
-from server.http.auth import SESSION_COOKIE, client_ip, require_user
+from server.http.auth import SESSION_COOKIE, client_ip
 from server.http.docs import documented
-from server.http.keys import message_writer_of, services_of
+from server.http.keys import services_of
 from server.http.parsing import SearchQuery, parse_body, parse_query
 from server.models import Attachment, Message, User
 from server.services import Services
+from server.storage import safe_filename
 
 routes = web.RouteTableDef()
 

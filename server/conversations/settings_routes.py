@@ -9,9 +9,10 @@ from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from server import limits
+from server.accounts.auth import require_user
 from server.conversations import settings as messaging_settings
 from server.events import conversation_room
-from server.http.auth import client_ip, require_user
+from server.http.auth import client_ip
 from server.http.docs import documented
 from server.http.keys import services_of
 from server.http.parsing import parse_body

@@ -8,9 +8,10 @@ from typing import Annotated, Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from server.accounts.auth import require_user
 from server.conversations import announce
 from server.documents import service
-from server.http.auth import client_ip, require_user
+from server.http.auth import client_ip
 from server.http.docs import documented
 from server.http.keys import services_of
 from server.http.parsing import parse_body

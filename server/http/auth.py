@@ -1,4 +1,5 @@
-"""Who is calling: the session cookie, the CSRF check, and role requirements."""
+"""HTTP plumbing of who is calling: the client's address, the session cookie, the CSRF check.
+Who the cookie belongs to is the accounts feature's (``server/accounts/auth.py``)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,10 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.accounts.service import resolve_session
-from server.errors import Forbidden, NotAuthenticated
+from server.errors import Forbidden
 from server.http.keys import services_of
 from server.limits import SESSION_LIFETIME
-from server.models import Role, User
 
 SESSION_COOKIE = "tc_session"
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -82,34 +80,6 @@ async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamR
         if _origin_of(source) not in allowed:
             raise Forbidden("Requête refusée : elle ne vient pas de ce site (protection CSRF).")
     return await handler(request)
-
-
-async def optional_user(request: web.Request, db: AsyncSession) -> User | None:
-    token = request.cookies.get(SESSION_COOKIE)
-    if not token:
-        return None
-    return await resolve_session(db, services_of(request), token)
-
-
-PENDING_APPROVAL = (
-    "Votre compte professionnel attend la validation de l'administrateur de la plateforme. "
-    "Vous pourrez inviter des patients et être trouvé par eux dès qu'il sera validé."
-)
-
-
-async def require_user(
-    request: web.Request, db: AsyncSession, *roles: Role, allow_pending: bool = False
-) -> User:
-    """The signed-in user, with one of ``roles`` if any are named. A professional whose account
-    waits for approval reaches only what ``allow_pending`` routes offer (their own account)."""
-    user = await optional_user(request, db)
-    if user is None:
-        raise NotAuthenticated("Vous n'êtes pas connecté, ou votre session a expiré.")
-    if user.pending_approval and not allow_pending:
-        raise Forbidden(PENDING_APPROVAL)
-    if roles and user.role not in roles:
-        raise Forbidden("Votre profil ne permet pas cette action.")
-    return user
 
 
 def set_session_cookie(request: web.Request, response: web.StreamResponse, token: str) -> None:

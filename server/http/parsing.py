@@ -32,8 +32,22 @@ _MESSAGES = {
     "datetime_type": "doit être une date et une heure ISO 8601",
     "string_too_short": "trop court",
     "string_too_long": "trop long",
+    "int_from_float": "doit être un nombre entier",
+    "float_type": "doit être un nombre",
+    "float_parsing": "doit être un nombre",
     "literal_error": "valeur non acceptée",
     "enum": "valeur non acceptée",
+}
+
+
+# Bounds, with the limit from the error's context.
+_BOUNDS = {
+    "greater_than_equal": "doit être supérieur ou égal à {ge}",
+    "greater_than": "doit être supérieur à {gt}",
+    "less_than_equal": "doit être inférieur ou égal à {le}",
+    "less_than": "doit être inférieur à {lt}",
+    "too_long": "{max_length} éléments au plus",
+    "too_short": "{min_length} éléments au moins",
 }
 
 
@@ -50,6 +64,8 @@ def validation_problem(error: ValidationError) -> InvalidInput:
             message = str(item.get("ctx", {}).get("error", item["msg"]))
         elif item["type"] == "string_too_short" and item.get("ctx", {}).get("min_length") == 1:
             message = "ne peut pas être vide"
+        elif item["type"] in _BOUNDS:
+            message = _BOUNDS[item["type"]].format(**item.get("ctx", {}))
         else:
             message = _MESSAGES.get(item["type"], item["msg"])
         errors.append({"field": field, "detail": message})

@@ -9,15 +9,17 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from server import limits
+from server.accounts.auth import optional_user, require_user
 from server.accounts.service import open_session
 from server.errors import Conflict, Gone, MalformedRequest, NotFound
-from server.http.auth import client_ip, optional_user, require_user, set_session_cookie
+from server.http.auth import client_ip, set_session_cookie
 from server.http.docs import documented
 from server.http.keys import services_of
 from server.http.parsing import parse_body
-from server.http.serialize import invitation_json, iso
+from server.http.serialize import iso
 from server.invitations import service
 from server.invitations.delivery import deliver
+from server.invitations.serialize import invitation_json
 from server.models import Invitation, InvitationStatus, Role
 from server.services import Services
 from server.values import MaybeEmail, MaybePhone, Password, PersonName

@@ -7,10 +7,11 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from server.accounts.auth import require_user
 from server.conversations import announce
 from server.errors import NotFound
 from server.events import conversation_room, user_room
-from server.http.auth import client_ip, require_user
+from server.http.auth import client_ip
 from server.http.docs import documented
 from server.http.keys import services_of
 from server.http.parsing import parse_body, parse_query, read_body

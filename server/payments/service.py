@@ -37,7 +37,7 @@ from server.models import (
     new_id,
 )
 from server.notify.senders import DeliveryError, Email
-from server.payments.providers import CheckoutOrder, PaymentProvider
+from server.payment_providers import CheckoutOrder, PaymentProvider
 from server.services import Services
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, Page, expect
 
-from server.http.keys import SFU_CALLS
+from server.calls.keys import SFU_CALLS
 from signaling.media_router import MediaRouter
 from tests.browser.pages import doctor_and_patient, signed_in_page
 from tests.helpers import Client, valid_rpps

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, expect
 
-from server.http.keys import SFU_CALLS
+from server.calls.keys import SFU_CALLS
 from tests.browser.pages import in_contact, signed_in_page
 from tests.browser.test_sfu_call import FRESH_VIDEO_IN, streams_from
 from tests.conftest import REDIS_URL
@@ -32,10 +33,16 @@ async def test_an_sfu_call_across_two_processes(
     redis_available: None,
 ) -> None:
     bases, servers = [], []
+    # One install of its own in the shared Redis (rate-limit counters are keyed by the secret).
+    secret = f"test-{uuid.uuid4().hex}"
     for _ in range(2):  # one database (a SQLite file), one Redis, two applications
         port = free_port()
         bases.append(f"http://127.0.0.1:{port}")
-        servers.append(await start_server(port=port, public_url=bases[-1], redis_url=REDIS_URL))
+        servers.append(
+            await start_server(
+                port=port, public_url=bases[-1], redis_url=REDIS_URL, secret_key=secret
+            )
+        )
     doctor_api, patient_api = client_of(servers[0]), client_of(servers[1])
     cid = await in_contact(doctor_api, patient_api)
     created = await doctor_api.post(f"/api/conversations/{cid}/calls", {"mode": "sfu"})

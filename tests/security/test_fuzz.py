@@ -30,7 +30,7 @@ def database(tmp_path: Path) -> tuple[str, None]:
     return f"sqlite+aiosqlite:///{tmp_path / 'fuzz.db'}", None
 
 
-async def fuzz(base: str, cookie: str | None) -> tuple[int, str]:
+async def fuzz(base: str, cookie: str | None, workdir: Path) -> tuple[int, str]:
     headers = ["-H", f"Origin: {base}"]
     if cookie:
         headers += ["-H", f"Cookie: tc_session={cookie}"]
@@ -58,6 +58,7 @@ async def fuzz(base: str, cookie: str | None) -> tuple[int, str]:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
         env={**os.environ, "NO_COLOR": "1"},
+        cwd=workdir,  # its cache (.schemathesis/) stays out of the checkout
     )
     out, _ = await proc.communicate()
     return await proc.wait(), out.decode(errors="replace")
@@ -69,7 +70,7 @@ def token(client: Client) -> str:
 
 @pytest.mark.timeout(300)
 async def test_no_operation_answers_5xx_to_any_role(
-    start_server: Callable[..., Any], client_of: Callable[[TestServer], Client]
+    start_server: Callable[..., Any], client_of: Callable[[TestServer], Client], tmp_path: Path
 ) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -95,7 +96,7 @@ async def test_no_operation_answers_5xx_to_any_role(
         ("secretary", token(secretary)),
         ("admin", token(admin)),
     ):
-        status, output = await fuzz(base, cookie)
+        status, output = await fuzz(base, cookie, tmp_path)
         if status != 0:
             failures.append(f"--- as {role} (exit {status}):\n{output[-4000:]}")
     assert not failures, "\n".join(failures)

@@ -259,3 +259,27 @@ async def test_one_socket_flooding_is_refused_then_disconnected_and_audited_once
             )
         )
     assert opened == 1
+
+
+async def test_socket_and_http_refuse_the_same_input_with_the_same_problem(
+    doctor: Client, patient: Client, socket_tabs: Tabs
+) -> None:
+    """One error layer: the same invalid input over socket.io and over HTTP gets the same
+    problem object (type, title, status, French detail, errors per field)."""
+    cid = await connect(doctor, patient)
+    tab = socket_tabs(patient)
+    await tab.connect()
+    for query, event in (
+        ("after_seq=-1", {"conversation_id": cid, "after_seq": -1}),
+        ("after_seq=abc", {"conversation_id": cid, "after_seq": "abc"}),
+        ("surprise=1", {"conversation_id": cid, "surprise": 1}),
+    ):
+        over_http = await patient.get(f"/api/conversations/{cid}/messages?{query}")
+        over_socket = await tab.sio.call("conversation:subscribe", event, timeout=5)
+        assert over_socket.pop("ok") is False
+        assert over_socket == over_http.body, (query, over_socket, over_http.body)
+        assert over_http.status == 422 and " : " in over_http.body["detail"]
+    # and the bounds are said in French
+    assert over_http.body["errors"] == [{"field": "surprise", "detail": "champ inconnu"}]
+    bound = await patient.get(f"/api/conversations/{cid}/messages?after_seq=-1")
+    assert bound.body["detail"] == "after_seq : doit être supérieur ou égal à 0"

@@ -117,7 +117,7 @@ async def test_upload_needs_sign_in(make_client: MakeClient) -> None:
 
 
 def test_sniffer_on_real_headers() -> None:
-    from server.conversations.attachments import sniff
+    from server.storage import sniff
 
     assert sniff(b"%PDF-1.7") == "application/pdf"
     assert sniff(b"\x00\x00\x00\x1cftypmif1") == "image/heif"

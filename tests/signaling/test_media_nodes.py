@@ -9,7 +9,7 @@ import socketio
 from aiohttp.test_utils import TestServer
 
 from media.node import NAMESPACE, node_token
-from server.http.keys import SFU_CALLS
+from server.calls.keys import SFU_CALLS
 
 
 async def test_a_media_node_needs_the_installs_token(server: TestServer) -> None:

@@ -13,8 +13,9 @@ from typing import Any
 from aiohttp import web
 
 from media.metrics import COUNTERS, GAUGES
+from server.calls.keys import SFU_CALLS
 from server.errors import NotAuthenticated, NotFound
-from server.http.keys import SFU_CALLS, services_of
+from server.http.keys import services_of
 from server.http.problems import problem_response
 
 routes = web.RouteTableDef()
