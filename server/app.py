@@ -52,7 +52,7 @@ from server.ratelimit import MemoryCounters, RateLimiter, RedisCounters
 from server.services import Services
 from server.settings import Settings
 from server.storage import AttachmentStore
-from signaling.calls import register_call_handlers
+from signaling.calls import CallSignaling
 from signaling.events import SocketEvents
 from signaling.flood import FloodGuard
 from signaling.server import (
@@ -90,7 +90,7 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> web.Ap
     events = SocketEvents(sio, sessions, FloodGuard())
     app.middlewares.append(events.middleware())
     register_handlers(sio, lambda: app[SERVICES], events)
-    sfu = register_call_handlers(sio, lambda: app[SERVICES], events, redis_url=settings.redis_url)
+    sfu = CallSignaling(sio, lambda: app[SERVICES], events, redis_url=settings.redis_url).sfu
     app[SFU_CALLS] = sfu
     sio.attach(app)
     app[SOCKET_SERVER] = sio

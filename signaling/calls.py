@@ -7,19 +7,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, Literal
 
 import socketio
 from pydantic import BaseModel, ConfigDict, Field
 
 from media.calls import SFU_PEER, SfuCalls
-from server.calls import service
+from server.calls import lifecycle, service
 from server.calls.turn import ice_servers
 from server.errors import InvalidInput, NotAuthenticated, NotFound, TooLarge
 from server.events import call_room, peer_room
 from server.http.serialize import person_json
-from server.models import Call, CallPeer, User
+from server.models import Call, CallPeer
 from server.services import Services
 from signaling.events import SocketEvents, parse
 from signaling.media_router import MediaRouter
@@ -65,99 +65,63 @@ class StatsBody(BaseModel):
     stats: dict[str, Any]
 
 
-def _offer_target(others: list[tuple[CallPeer, User]]) -> str | None:
-    """Who gets the offer a page sends with its join: the first in the call who is not in the
-    device check (the doctor who started it, usually), else the first."""
-    ready = [p for p, _ in others if p.ready_at is not None]
-    first = ready or [p for p, _ in others]
-    return first[0].id if first else None
-
-
 NO_PEER = "Participant introuvable dans cet appel."
+SAMPLE_MAX = 4096
 
 
-def register_call_handlers(
-    sio: socketio.AsyncServer,
-    services_of_app: Callable[[], Services],
-    events: SocketEvents,
-    *,
-    redis_url: str | None = None,
-) -> MediaRouter:
-    """Returns where the SFU side of calls in ``mode:"sfu"`` runs (a media node, here, or, with
-    ``redis_url``, in the process that claimed the call)."""
-    pending: set[asyncio.Task[None]] = set()
+class CallSignaling:
+    """The socket.io side of calls. Each handler parses, authorizes through the domain
+    (``server/calls/``), then relays; every relay checks that sender and receiver are peers of
+    the same call. Events go through ``SocketEvents`` (rate limit, live session, one error
+    format)."""
 
-    async def send_from_sfu(call_id: str, peer_id: str, payload: dict[str, Any]) -> None:
-        await sio.emit(
-            "call:signal",
-            {"call_id": call_id, "from": SFU_PEER, **payload},
-            room=peer_room(call_id, peer_id),
+    def __init__(
+        self,
+        sio: socketio.AsyncServer,
+        services_of_app: Callable[[], Services],
+        events: SocketEvents,
+        *,
+        redis_url: str | None = None,
+    ) -> None:
+        self._sio = sio
+        self._services_of_app = services_of_app
+        self._events = events
+        self._pending: set[asyncio.Task[None]] = set()
+        # Where the SFU side of calls in ``mode:"sfu"`` runs: a media node, here, or, with
+        # ``redis_url``, in the process that claimed the call.
+        self.sfu = MediaRouter(
+            sio,
+            SfuCalls(self._send_from_sfu),
+            lambda: services_of_app().settings.secret_key or "",
+            redis_url,
         )
+        events.on("call:join", self.join)
+        events.on("call:signal", self.signal)
+        events.on("call:ready", self.ready)
+        events.on("call:stats", self.stats)
+        events.on("call:leave", self.leave)
+        sio.on("disconnect", self.disconnect)
 
-    sfu = MediaRouter(
-        sio,
-        SfuCalls(send_from_sfu),
-        lambda: services_of_app().settings.secret_key or "",
-        redis_url,
-    )
+    # -- events ------------------------------------------------------------------------------
 
-    async def leave_sfu(services: Services, peer: CallPeer) -> None:
-        """The call record keeps what the server forwarded of the participant who leaves."""
-        tracks = await sfu.leave(peer.call_id, peer.id)
-        if tracks:
-            async with services.sessionmaker() as db:
-                await service.record_forwarding(db, services, peer, tracks)
-
-    async def end_later(call_id: str) -> None:
-        services = services_of_app()
-        await asyncio.sleep(service.EMPTY_CALL_GRACE.total_seconds())
-        async with services.sessionmaker() as db:
-            if await service.end_if_still_empty(db, services, call_id):
-                await sio.emit("call:ended", {"call_id": call_id}, room=call_room(call_id))
-
-    async def announce_left(peer: CallPeer, empty: bool) -> None:
-        await sio.emit(
-            "call:peer-left",
-            {"call_id": peer.call_id, "peer_id": peer.id},
-            room=call_room(peer.call_id),
-        )
-        if empty:
-            task = asyncio.get_running_loop().create_task(end_later(peer.call_id))
-            pending.add(task)  # keep a reference until it is done
-            task.add_done_callback(pending.discard)
-
-    async def join(sid: str, data: dict[str, Any]) -> dict[str, Any]:
+    async def join(self, sid: str, data: dict[str, Any]) -> dict[str, Any]:
         body = parse(JoinBody, data)
-        found = await events.sessions.live_user(sid)
+        found = await self._events.sessions.live_user(sid)
         if found is None:
             raise NotAuthenticated(SESSION_EXPIRED)
         services, user = found
-        session = await sio.get_session(sid)
+        session = await self._sio.get_session(sid)
         # The join authorizes (a participant of this call, or 404) before the socket enters
         # any room of the call.
         async with services.sessionmaker() as db:
             user = await db.merge(user, load=False)
             peer, others = await service.join(
-                db,
-                services,
-                user,
-                body.call_id,
-                sid,
-                ip=session.get("ip"),
-                waiting=body.waiting,
+                db, services, user, body.call_id, sid, ip=session.get("ip"), waiting=body.waiting
             )
             call = await db.get(Call, body.call_id)  # loaded by the join: no query
             mode = call.mode if call is not None else "p2p"
-        await sio.enter_room(sid, call_room(body.call_id))
-        await sio.enter_room(sid, peer_room(body.call_id, peer.id))
-        # Remember which peer this socket is in each call: relaying its signals then needs no
-        # database round trip.
-        session = await sio.get_session(sid)
-        session.setdefault("peers", {})[body.call_id] = peer.id
-        if mode == "sfu":
-            session.setdefault("sfu_calls", []).append(body.call_id)
-        await sio.save_session(sid, session)
-        await sio.emit(
+        await self._enter(sid, body.call_id, peer.id, sfu=mode == "sfu")
+        await self._sio.emit(
             "call:peer-joined",
             {
                 "call_id": body.call_id,
@@ -168,24 +132,18 @@ def register_call_handlers(
             room=call_room(body.call_id),
             skip_sid=sid,
         )
-        offered_to = _offer_target(others) if mode == "p2p" and body.offer else None
+        offered_to = lifecycle.offer_target(others) if mode == "p2p" and body.offer else None
         if offered_to is not None and body.offer is not None:
             # After call:peer-joined, on the same socket: they know who is offering.
-            await sio.emit(
+            await self._sio.emit(
                 "call:signal",
-                {
-                    "call_id": body.call_id,
-                    "from": peer.id,
-                    "description": body.offer.model_dump(),
-                },
+                {"call_id": body.call_id, "from": peer.id, "description": body.offer.model_dump()},
                 room=peer_room(body.call_id, offered_to),
             )
         if mode == "sfu":
             # After this answer has gone out: the page starts its connection anew on it, then
             # takes the server's offer.
-            task = asyncio.get_running_loop().create_task(sfu.join(body.call_id, peer.id, sid))
-            pending.add(task)
-            task.add_done_callback(pending.discard)
+            self._later(self.sfu.join(body.call_id, peer.id, sid))
         settings = services.settings
         return {
             "ok": True,
@@ -201,20 +159,20 @@ def register_call_handlers(
             ),
         }
 
-    async def signal(sid: str, data: dict[str, Any]) -> dict[str, Any]:
+    async def signal(self, sid: str, data: dict[str, Any]) -> dict[str, Any]:
         body = parse(SignalBody, data)
         # A null candidate is meaningful (end of candidates): look at the keys, not values.
         if ("description" in data) == ("candidate" in data):
             raise InvalidInput("Un seul de description ou candidate est attendu.")
         if body.description is not None and len(str(body.description.get("sdp", ""))) > MAX_SDP:
             raise TooLarge("La description de session est trop longue.")
-        session = await sio.get_session(sid)
+        session = await self._sio.get_session(sid)
         sender_id = (session.get("peers") or {}).get(body.call_id)
         if body.to == SFU_PEER:
             if sender_id is None or body.call_id not in session.get("sfu_calls", []):
                 raise NotFound(NO_PEER)
             try:
-                await sfu.signal(
+                await self.sfu.signal(
                     body.call_id,
                     sender_id,
                     body.description,
@@ -226,9 +184,9 @@ def register_call_handlers(
                 raise InvalidInput("Description ou candidat refusé par le serveur média.") from exc
             return {"ok": True}
         room = peer_room(body.call_id, body.to)
-        if sender_id is not None and next(sio.manager.get_participants("/", room), None) is None:
+        if sender_id is not None and not self._here(room):
             # Not connected to this process: maybe to another one (Redis), if still in the call.
-            services = services_of_app()
+            services = self._services_of_app()
             async with services.sessionmaker() as db:
                 if await service.peer_of(db, body.call_id, body.to) is None:
                     sender_id = None
@@ -240,17 +198,17 @@ def register_call_handlers(
             payload["description"] = body.description
         else:
             payload["candidate"] = body.candidate
-        await sio.emit("call:signal", payload, room=room)
+        await self._sio.emit("call:signal", payload, room=room)
         return {"ok": True}
 
-    async def ready(sid: str, data: dict[str, Any]) -> dict[str, Any]:
+    async def ready(self, sid: str, data: dict[str, Any]) -> dict[str, Any]:
         body = parse(ReadyBody, data)
-        services = services_of_app()
+        services = self._services_of_app()
         async with services.sessionmaker() as db:
             peer = await service.ready(db, services, body.call_id, sid)
         if peer is None:
             raise NotFound(NO_PEER)
-        await sio.emit(
+        await self._sio.emit(
             "call:peer-ready",
             {"call_id": body.call_id, "peer_id": peer.id},
             room=call_room(body.call_id),
@@ -258,11 +216,11 @@ def register_call_handlers(
         )
         return {"ok": True}
 
-    async def stats(sid: str, data: dict[str, Any]) -> dict[str, Any]:
+    async def stats(self, sid: str, data: dict[str, Any]) -> dict[str, Any]:
         body = parse(StatsBody, data)
-        if len(str(body.stats)) > 4096:
+        if len(str(body.stats)) > SAMPLE_MAX:
             raise TooLarge("L'échantillon de qualité est trop gros.")
-        services = services_of_app()
+        services = self._services_of_app()
         async with services.sessionmaker() as db:
             peer = await service.active_peer_for_sid(db, body.call_id, sid)
             if peer is None:
@@ -270,9 +228,9 @@ def register_call_handlers(
             await service.record_stats(db, services, peer, body.stats)
         return {"ok": True}
 
-    async def leave(sid: str, data: dict[str, Any]) -> dict[str, Any]:
+    async def leave(self, sid: str, data: dict[str, Any]) -> dict[str, Any]:
         call_id = parse(ReadyBody, data).call_id
-        services = services_of_app()
+        services = self._services_of_app()
         async with services.sessionmaker() as db:
             peer = await service.active_peer_for_sid(db, call_id, sid)
             if peer is None:
@@ -281,34 +239,77 @@ def register_call_handlers(
         # A page that leaves often closes at once: its socket may be gone by now, and its
         # disconnect found nothing left to do, so the others must still be told below.
         with contextlib.suppress(KeyError):
-            await sio.leave_room(sid, call_room(call_id))
-            await sio.leave_room(sid, peer_room(call_id, peer.id))
-            session = await sio.get_session(sid)
-            (session.get("peers") or {}).pop(call_id, None)
-            await sio.save_session(sid, session)
-        await leave_sfu(services, peer)
-        await announce_left(peer, empty)
+            await self._exit(sid, call_id, peer.id)
+        await self._left(services, peer, empty)
         return {"ok": True}
 
-    async def disconnect(sid: str, *_: Any) -> None:
-        services = services_of_app()
+    async def disconnect(self, sid: str, *_: Any) -> None:
+        services = self._services_of_app()
         try:
             async with services.sessionmaker() as db:
                 for peer in await service.peers_of_sid(db, sid):
                     empty = await service.leave(db, services, peer)
-                    await leave_sfu(services, peer)
-                    await announce_left(peer, empty)
+                    await self._left(services, peer, empty)
         except Exception:
             # A lost socket must not leave the others waiting for a ghost: log, and let the
             # empty-call check or the doctor's "end" settle the call.
             log.exception("could not mark the peers of socket %s as left", sid)
         finally:
-            events.forget(sid)
+            self._events.forget(sid)
 
-    events.on("call:join", join)
-    events.on("call:signal", signal)
-    events.on("call:ready", ready)
-    events.on("call:stats", stats)
-    events.on("call:leave", leave)
-    sio.on("disconnect", disconnect)
-    return sfu
+    # -- rooms and announcements -------------------------------------------------------------
+
+    async def _enter(self, sid: str, call_id: str, peer_id: str, *, sfu: bool) -> None:
+        await self._sio.enter_room(sid, call_room(call_id))
+        await self._sio.enter_room(sid, peer_room(call_id, peer_id))
+        # Remember which peer this socket is in each call: relaying its signals then needs no
+        # database round trip.
+        session = await self._sio.get_session(sid)
+        session.setdefault("peers", {})[call_id] = peer_id
+        if sfu:
+            session.setdefault("sfu_calls", []).append(call_id)
+        await self._sio.save_session(sid, session)
+
+    async def _exit(self, sid: str, call_id: str, peer_id: str) -> None:
+        await self._sio.leave_room(sid, call_room(call_id))
+        await self._sio.leave_room(sid, peer_room(call_id, peer_id))
+        session = await self._sio.get_session(sid)
+        (session.get("peers") or {}).pop(call_id, None)
+        await self._sio.save_session(sid, session)
+
+    def _here(self, room: str) -> bool:
+        return next(self._sio.manager.get_participants("/", room), None) is not None
+
+    async def _left(self, services: Services, peer: CallPeer, empty: bool) -> None:
+        """After a participant left: the record keeps what the server forwarded of them, the
+        others are told, and an empty call ends after its grace unless someone comes back."""
+        tracks = await self.sfu.leave(peer.call_id, peer.id)
+        if tracks:
+            async with services.sessionmaker() as db:
+                await service.record_forwarding(db, services, peer, tracks)
+        await self._sio.emit(
+            "call:peer-left",
+            {"call_id": peer.call_id, "peer_id": peer.id},
+            room=call_room(peer.call_id),
+        )
+        if empty:
+            self._later(self._end_when_still_empty(peer.call_id))
+
+    async def _end_when_still_empty(self, call_id: str) -> None:
+        services = self._services_of_app()
+        await asyncio.sleep(lifecycle.EMPTY_CALL_GRACE.total_seconds())
+        async with services.sessionmaker() as db:
+            if await lifecycle.end_if_still_empty(db, services, call_id):
+                await self._sio.emit("call:ended", {"call_id": call_id}, room=call_room(call_id))
+
+    async def _send_from_sfu(self, call_id: str, peer_id: str, payload: dict[str, Any]) -> None:
+        await self._sio.emit(
+            "call:signal",
+            {"call_id": call_id, "from": SFU_PEER, **payload},
+            room=peer_room(call_id, peer_id),
+        )
+
+    def _later(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._pending.add(task)  # keep a reference until it is done
+        task.add_done_callback(self._pending.discard)

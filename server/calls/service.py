@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -30,7 +30,6 @@ from server.services import Services
 PARIS = ZoneInfo("Europe/Paris")
 # A call nobody is in any more ends after this delay (a reload or a network change comes back
 # well within it).
-EMPTY_CALL_GRACE = timedelta(minutes=2)
 # Quality samples kept per peer: a 45-minute call sampled every 5 s.
 MAX_STATS_PER_PEER = 600
 
@@ -327,16 +326,6 @@ async def end_call(
     )
     await db.commit()
     return peers
-
-
-async def end_if_still_empty(db: AsyncSession, services: Services, call_id: str) -> bool:
-    call = await db.get(Call, call_id)
-    if call is None or call.status == CallStatus.ENDED or call.empty_since is None:
-        return False
-    if services.clock.now() - call.empty_since < EMPTY_CALL_GRACE:
-        return False
-    await end_call(db, services, call, user_id=None, ip=None)
-    return True
 
 
 async def invite_nurse(
