@@ -165,7 +165,7 @@ async def patient(make_client: Callable[[], Client]) -> Client:
 
 
 @pytest.fixture
-async def socket_tabs(server: TestServer) -> AsyncIterator[Callable[[Client], Tab]]:
+async def tabs(server: TestServer) -> AsyncIterator[Callable[[Client], Tab]]:
     """Socket.io tabs of clients, closed before the server is (the fixture depends on it)."""
     opened: list[Tab] = []
 

@@ -181,6 +181,29 @@ async def make_secretary(client: Client, doctor_id: str) -> None:
     await client.login()
 
 
+async def make_admin(client: Client) -> Client:
+    """The install's administrator: made directly (nobody signs up as one), then signed in."""
+    services = client.services
+    async with services.sessionmaker() as db:
+        await create_user(
+            db,
+            services,
+            NewUser(
+                email="admin@example.fr",
+                password=PASSWORD,
+                first_name="Ada",
+                last_name="Admin",
+                role=Role.ADMIN,
+            ),
+            actor_id=None,
+            ip=None,
+        )
+        await db.commit()
+    client.user = {"email": "admin@example.fr"}
+    await client.login()
+    return client
+
+
 RouteCase = tuple[str, str, Any, dict[str, int]]
 
 

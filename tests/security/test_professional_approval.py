@@ -6,35 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from server.accounts.service import NewUser, create_user
-from server.models import Role
-from tests.helpers import PASSWORD, Client, connect, valid_rpps
+from tests.helpers import PASSWORD, Client, connect, make_admin, valid_rpps
 from tests.signaling.sockets import Tab
 
 MakeClient = Callable[[], Client]
 
 
 async def admin_of(make_client: MakeClient) -> Client:
-    client = make_client()
-    services = client.services
-    async with services.sessionmaker() as db:
-        await create_user(
-            db,
-            services,
-            NewUser(
-                email="admin@example.fr",
-                password=PASSWORD,
-                first_name="Ada",
-                last_name="Admin",
-                role=Role.ADMIN,
-            ),
-            actor_id=None,
-            ip=None,
-        )
-        await db.commit()
-    client.user = {"email": "admin@example.fr"}
-    await client.login()
-    return client
+    return await make_admin(make_client())
 
 
 async def test_a_self_registered_doctor_waits_for_the_admin(

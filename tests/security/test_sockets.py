@@ -42,12 +42,12 @@ async def stranger(make_client: MakeClient) -> Client:
 
 
 async def test_an_outsider_spinning_subscribes_receives_nothing(
-    doctor: Client, patient: Client, make_client: MakeClient, socket_tabs: Tabs
+    doctor: Client, patient: Client, make_client: MakeClient, tabs: Tabs
 ) -> None:
     """The audit's room leak: the socket entered the room before the membership check, so
     an outsider repeating refused subscribes got about a third of the messages."""
     cid = await connect(doctor, patient)
-    outsider, member = socket_tabs(await stranger(make_client)), socket_tabs(patient)
+    outsider, member = tabs(await stranger(make_client)), tabs(patient)
     await outsider.connect()
     await member.connect()
     assert (await member.subscribe(cid))["ok"]
@@ -74,12 +74,12 @@ async def test_an_outsider_spinning_subscribes_receives_nothing(
 
 
 async def test_a_subscribe_that_fails_unexpectedly_leaves_no_socket_in_the_room(
-    doctor: Client, patient: Client, make_client: MakeClient, socket_tabs: Tabs
+    doctor: Client, patient: Client, make_client: MakeClient, tabs: Tabs
 ) -> None:
     """``after_seq=10**30`` raised a database error after the socket had entered the room,
     which only domain errors left: the socket stayed in it for good."""
     cid = await connect(doctor, patient)
-    outsider, member = socket_tabs(await stranger(make_client)), socket_tabs(patient)
+    outsider, member = tabs(await stranger(make_client)), tabs(patient)
     await outsider.connect()
     await member.connect()
     assert (await member.subscribe(cid))["ok"]
@@ -93,11 +93,11 @@ async def test_a_subscribe_that_fails_unexpectedly_leaves_no_socket_in_the_room(
 
 
 async def test_every_event_without_data_gets_a_clear_refusal(
-    server: TestServer, patient: Client, socket_tabs: Tabs
+    server: TestServer, patient: Client, tabs: Tabs
 ) -> None:
     """Events sent with no data crashed their handler (no reply at all). Generated from the
     server's own handlers, so a new event is covered the day it is added."""
-    tab = socket_tabs(patient)
+    tab = tabs(patient)
     await tab.connect()
     names = [
         n for n in server.app[SOCKET_SERVER].handlers["/"] if n not in {"connect", "disconnect"}
@@ -111,17 +111,17 @@ async def test_every_event_without_data_gets_a_clear_refusal(
 
 
 async def test_outsiders_get_nothing_from_any_socket_event(
-    server: TestServer, doctor: Client, patient: Client, make_client: MakeClient, socket_tabs: Tabs
+    server: TestServer, doctor: Client, patient: Client, make_client: MakeClient, tabs: Tabs
 ) -> None:
     """Every socket event, sent by a patient with no link to the conversation or the call,
     with the ids of both: nothing is answered ``ok`` but the events that change nothing."""
     cid = await connect(doctor, patient)
     call_id = (await doctor.post(f"/api/conversations/{cid}/calls", {})).body["id"]
-    member = socket_tabs(doctor)
+    member = tabs(doctor)
     await member.connect()
     joined = await member.sio.call("call:join", {"call_id": call_id}, timeout=5)
     assert joined["ok"]
-    outsider = socket_tabs(await stranger(make_client))
+    outsider = tabs(await stranger(make_client))
     await outsider.connect()
     payload: dict[str, Any] = {
         "conversation_id": cid,
@@ -143,10 +143,10 @@ async def test_outsiders_get_nothing_from_any_socket_event(
 
 
 async def test_sign_out_closes_the_sessions_sockets(
-    doctor: Client, patient: Client, socket_tabs: Tabs
+    doctor: Client, patient: Client, tabs: Tabs
 ) -> None:
     cid = await connect(doctor, patient)
-    tab, witness = socket_tabs(patient), socket_tabs(doctor)
+    tab, witness = tabs(patient), tabs(doctor)
     await tab.connect()
     await witness.connect()
     assert (await tab.subscribe(cid))["ok"] and (await witness.subscribe(cid))["ok"]
@@ -171,7 +171,7 @@ async def test_sign_out_closes_the_sessions_sockets(
 
 
 async def test_sign_out_everywhere_lists_and_ends_every_session(
-    doctor: Client, patient: Client, make_client: MakeClient, socket_tabs: Tabs
+    doctor: Client, patient: Client, make_client: MakeClient, tabs: Tabs
 ) -> None:
     cid = await connect(doctor, patient)
     phone = make_client()
@@ -179,7 +179,7 @@ async def test_sign_out_everywhere_lists_and_ends_every_session(
     await phone.login()
     sessions = (await phone.get("/api/auth/sessions")).body["items"]
     assert len(sessions) == 2 and [s["current"] for s in sessions].count(True) == 1
-    on_computer, on_phone = socket_tabs(patient), socket_tabs(phone)
+    on_computer, on_phone = tabs(patient), tabs(phone)
     for tab in (on_computer, on_phone):
         await tab.connect()
         assert (await tab.subscribe(cid))["ok"]
@@ -194,10 +194,10 @@ async def test_sign_out_everywhere_lists_and_ends_every_session(
 
 
 async def test_a_socket_whose_session_went_idle_is_refused_and_closed(
-    doctor: Client, patient: Client, clock: FakeClock, socket_tabs: Tabs
+    doctor: Client, patient: Client, clock: FakeClock, tabs: Tabs
 ) -> None:
     cid = await connect(doctor, patient)
-    tab = socket_tabs(patient)
+    tab = tabs(patient)
     await tab.connect()
     assert (await tab.subscribe(cid))["ok"]
     clock.advance(limits.SESSION_IDLE_TIMEOUT + timedelta(minutes=1))
@@ -208,13 +208,13 @@ async def test_a_socket_whose_session_went_idle_is_refused_and_closed(
 
 
 async def test_one_socket_flooding_is_refused_then_disconnected_and_audited_once(
-    doctor: Client, patient: Client, socket_tabs: Tabs
+    doctor: Client, patient: Client, tabs: Tabs
 ) -> None:
     """~1,000 subscribes a second from one patient stalled everyone and wrote one audit row
     each. Now a socket's opening of a conversation is audited once, the flood is refused
     before any database work, and the socket that keeps on is disconnected with the reason."""
     cid = await connect(doctor, patient)
-    flooder, other = socket_tabs(patient), socket_tabs(doctor)
+    flooder, other = tabs(patient), tabs(doctor)
     await flooder.connect()
     await other.connect()
 
@@ -262,12 +262,12 @@ async def test_one_socket_flooding_is_refused_then_disconnected_and_audited_once
 
 
 async def test_socket_and_http_refuse_the_same_input_with_the_same_problem(
-    doctor: Client, patient: Client, socket_tabs: Tabs
+    doctor: Client, patient: Client, tabs: Tabs
 ) -> None:
     """One error layer: the same invalid input over socket.io and over HTTP gets the same
     problem object (type, title, status, French detail, errors per field)."""
     cid = await connect(doctor, patient)
-    tab = socket_tabs(patient)
+    tab = tabs(patient)
     await tab.connect()
     for query, event in (
         ("after_seq=-1", {"conversation_id": cid, "after_seq": -1}),

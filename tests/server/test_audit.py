@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from server.accounts.service import NewUser, create_user
-from server.models import Role
-from tests.helpers import PASSWORD, Client
+from tests.helpers import Client, make_admin
 
 MakeClient = Callable[[], Client]
 
@@ -14,24 +12,7 @@ MakeClient = Callable[[], Client]
 async def test_admin_reads_audit_log(
     doctor: Client, patient: Client, make_client: MakeClient
 ) -> None:
-    admin = make_client()
-    async with admin.services.sessionmaker() as db:
-        await create_user(
-            db,
-            admin.services,
-            NewUser(
-                email="admin@example.fr",
-                password=PASSWORD,
-                first_name="Ada",
-                last_name="Admin",
-                role=Role.ADMIN,
-            ),
-            actor_id=None,
-            ip=None,
-        )
-        await db.commit()
-    admin.user = {"email": "admin@example.fr"}
-    await admin.login()
+    admin = await make_admin(make_client())
     await doctor.post("/api/invitations", {"first_name": "A", "last_name": "B", "email": "a@b.fr"})
     events = (await admin.get("/api/admin/audit?action=invitation.sent")).body["items"]
     assert [e["actor_id"] for e in events] == [doctor.user["id"]]  # type: ignore[index]

@@ -22,6 +22,12 @@ class Tab:
             "conversation:state",
             "conversation:activity",
             "session:ended",
+            "call:ring",
+            "call:peer-joined",
+            "call:peer-ready",
+            "call:peer-left",
+            "call:signal",
+            "call:ended",
         ):
             self.sio.on(name, self._recorder(name))
         # Set when the server closes the socket (or it is lost): the sentinel tests wait for.

@@ -3,41 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
-
-import pytest
 
 from server.calls import service
 from tests.helpers import Client, connect, valid_rpps
 from tests.signaling.sockets import Tab
 
 MakeClient = Callable[[], Client]
-EVENTS = (
-    "call:ring",
-    "call:peer-joined",
-    "call:peer-ready",
-    "call:peer-left",
-    "call:signal",
-    "call:ended",
-)
-
-
-@pytest.fixture
-async def tabs(server: object) -> AsyncIterator[Callable[[Client], Tab]]:
-    # Depends on the server so the sockets close before it does.
-    opened: list[Tab] = []
-
-    def open_tab(client: Client) -> Tab:
-        tab = Tab(client)
-        for name in EVENTS:
-            tab.sio.on(name, tab._recorder(name))
-        opened.append(tab)
-        return tab
-
-    yield open_tab
-    for tab in opened:
-        await tab.close()
 
 
 async def join(tab: Tab, call_id: str) -> dict[str, Any]:

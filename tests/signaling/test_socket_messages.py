@@ -3,7 +3,7 @@ catch-up after a cut with no gap and no duplicate."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import pytest
 import socketio
@@ -12,21 +12,6 @@ from tests.helpers import Client, connect
 from tests.signaling.sockets import Tab
 
 MakeClient = Callable[[], Client]
-
-
-@pytest.fixture
-async def tabs(server: object) -> AsyncIterator[Callable[[Client], Tab]]:
-    # Depends on the server so the sockets close before it does.
-    opened: list[Tab] = []
-
-    def open_tab(client: Client) -> Tab:
-        tab = Tab(client)
-        opened.append(tab)
-        return tab
-
-    yield open_tab
-    for tab in opened:
-        await tab.close()
 
 
 async def say(client: Client, conversation_id: str, body: str) -> dict:  # type: ignore[type-arg]
