@@ -11,10 +11,9 @@ from server.accounts.auth import require_user
 from server.calls import service
 from server.calls.keys import SFU_CALLS
 from server.calls.turn import ice_servers
-from server.conversations import messaging, posting
-from server.conversations.serialize import message_json
+from server.conversations import announce, messaging, posting
 from server.errors import Forbidden
-from server.events import call_room, conversation_room, user_room
+from server.events import call_room, user_room
 from server.http.auth import client_ip
 from server.http.docs import documented
 from server.http.keys import services_of
@@ -103,8 +102,8 @@ async def start(request: web.Request) -> web.Response:
         call, conversation = await service.start_call(
             db, services, user, request.match_info["id"], body.mode, ip=ip
         )
-        await db.commit()
-        # The link in the conversation reaches members who are not online now.
+        # The link in the conversation reaches members who are not online now; the call and
+        # its link are written together (a failure between left a call with no link).
         posted = await posting.post_message(
             db,
             services,
@@ -117,14 +116,12 @@ async def start(request: web.Request) -> web.Response:
             ),
             ip=ip,
         )
+        await db.commit()
+        message, told = await announce.prepare(db, posted)
         members = await service.member_ids(db, conversation.conversation)
         view = await service.call_view(db, call, conversation.conversation)
-    if posted.created:
-        await services.events.publish(
-            "message:new",
-            message_json(posted.view, {}),
-            room=conversation_room(call.conversation_id),
-        )
+    # The one way a posted message is announced: the thread gets it, list pages their activity.
+    await announce.announce(services, posted, message, told)
     ring = {
         "call_id": call.id,
         "conversation_id": call.conversation_id,

@@ -439,8 +439,8 @@ async def post_message(
     ip: str | None,
     along: Callable[[str], None] | None = None,
 ) -> Posted:
-    """Post one message and commit it. A retry with the same ``client_id`` returns the first
-    message.
+    """Post one message in the caller's transaction (the caller commits). A retry with the same
+    ``client_id`` returns the first message.
 
     ``along(message_id)`` adds rows that belong with the message (a document, a payment
     request) to the same transaction: both are written, or neither."""
@@ -451,5 +451,4 @@ async def post_message(
         raise outcome
     if outcome.created and along is not None:
         along(outcome.view.message.id)
-    await db.commit()
     return outcome

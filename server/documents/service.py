@@ -270,6 +270,7 @@ async def send_document(
         ip=ip,
         along=add_document,
     )
+    await db.commit()
     if not holder:  # a concurrent retry with the same client_id won
         document = await db.scalar(
             select(Document).where(Document.message_id == posted.view.message.id)

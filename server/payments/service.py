@@ -171,6 +171,7 @@ async def create_request(
         ip=ip,
         along=add_request,
     )
+    await db.commit()
     if not holder:  # a concurrent retry with the same client_id won
         found = await db.scalar(
             select(PaymentRequest).where(PaymentRequest.message_id == posted.view.message.id)
@@ -488,6 +489,7 @@ async def _remind(db: AsyncSession, services: Services, request: PaymentRequest)
         messaging.NewMessage(client_id=f"payment-reminder:{request.id}:{count + 1}", body=text),
         ip=None,
     )
+    await db.commit()
     body, members = await announce.prepare(db, posted)
     await db.commit()  # end the read transaction: nothing holds a lock while the mail goes out
     await announce.announce(services, posted, body, members)

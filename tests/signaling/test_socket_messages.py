@@ -139,3 +139,21 @@ async def test_connection_needs_a_session_and_our_origin(
     ok = tabs(patient)
     await ok.connect(origin="http://teleconsult.test")  # TC_PUBLIC_URL behind a proxy
     assert ok.sio.connected
+
+
+async def test_a_call_link_reaches_the_list_pages_like_any_message(
+    doctor: Client, patient: Client, tabs: Callable[[Client], Tab]
+) -> None:
+    """The call's link was announced by hand to the open thread only: a patient's list page
+    (the conversation not open) never refreshed. It goes out the one way every message does."""
+    cid = await connect(doctor, patient)
+    thread, listing = tabs(patient), tabs(patient)
+    await thread.connect()
+    await listing.connect()
+    assert (await thread.subscribe(cid))["ok"]
+    call = (await doctor.post(f"/api/conversations/{cid}/calls", {})).body
+    [link] = await thread.wait_for("message:new")
+    assert call["id"] in link["body"]
+    [activity] = await listing.wait_for("conversation:activity")
+    assert activity == {"conversation_id": cid, "seq": link["seq"]}
+    assert "conversation:activity" not in thread.events  # the thread got the message itself
