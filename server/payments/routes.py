@@ -145,7 +145,7 @@ async def list_(request: web.Request) -> web.Response:
         query = parse_query(request, ListQuery)
         items = await service.list_requests(db, user, status=query.status)
         people = await _people(db, items)
-    owed = sum(r.amount_cents for r in items if r.status == "requested")
+        owed = await service.owed_cents(db, user)
     return web.json_response(
         {
             "items": [request_json(services, r, people) for r in items],

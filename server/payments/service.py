@@ -13,6 +13,7 @@ import html
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
@@ -208,15 +209,10 @@ async def get_request(
     return request
 
 
-async def list_requests(
-    db: AsyncSession,
-    user: User,
-    *,
-    status: str | None = None,
-    conversation_id: str | None = None,
-) -> list[PaymentRequest]:
-    """What the caller is owed (doctor; a secretary for their doctors) or owes (patient)."""
-    query = select(PaymentRequest)
+async def _visible(db: AsyncSession, user: User, columns: Any, conversation_id: str | None) -> Any:
+    """``select(columns)`` over the requests the caller sees: what they are owed (doctor; a
+    secretary for their doctors) or owe (patient), in one conversation if named."""
+    query = select(columns)
     if conversation_id is not None:
         await find_conversation(db, user, conversation_id)
         query = query.where(PaymentRequest.conversation_id == conversation_id)
@@ -228,9 +224,29 @@ async def list_requests(
         query = query.where(PaymentRequest.payee_id.in_(await _secretary_doctors(db, user)))
     else:
         raise Forbidden("Les demandes de paiement concernent les médecins et leurs patients.")
+    return query
+
+
+async def list_requests(
+    db: AsyncSession,
+    user: User,
+    *,
+    status: str | None = None,
+    conversation_id: str | None = None,
+) -> list[PaymentRequest]:
+    """The latest requests the caller sees (500 at most, newest first)."""
+    query = await _visible(db, user, PaymentRequest, conversation_id)
     if status is not None:
         query = query.where(PaymentRequest.status == status)
     return list(await db.scalars(query.order_by(PaymentRequest.created_at.desc()).limit(500)))
+
+
+async def owed_cents(db: AsyncSession, user: User) -> int:
+    """The total still requested, over every request the caller sees (not only the page of
+    them listed): summed by the database."""
+    query = await _visible(db, user, func.coalesce(func.sum(PaymentRequest.amount_cents), 0), None)
+    total = await db.scalar(query.where(PaymentRequest.status == PaymentStatus.REQUESTED))
+    return int(total or 0)
 
 
 async def _transition(
@@ -508,16 +524,6 @@ async def _remind(db: AsyncSession, services: Services, request: PaymentRequest)
     except DeliveryError:
         log.warning("payment reminder %s: email not sent", request.id)
     return True
-
-
-async def owed_total(db: AsyncSession, payee_ids: list[str]) -> int:
-    total = await db.scalar(
-        select(func.coalesce(func.sum(PaymentRequest.amount_cents), 0)).where(
-            PaymentRequest.payee_id.in_(payee_ids),
-            PaymentRequest.status == PaymentStatus.REQUESTED,
-        )
-    )
-    return int(total or 0)
 
 
 async def conversation_of(db: AsyncSession, request: PaymentRequest) -> Conversation:

@@ -312,3 +312,18 @@ async def test_webhook_without_stripe_configured_is_unknown(server: TestServer) 
     payload, headers = signed({"id": "evt", "type": "checkout.session.completed"})
     status, body = await _webhook(server, payload, headers)
     assert status == 404 and body["status"] == 404
+
+
+async def test_what_is_owed_is_the_total_still_requested_whatever_is_listed(
+    doctor: Client, patient: Client
+) -> None:
+    """The total was summed over the page listed: filtered on paid requests it said 0 €."""
+    cid = await connect(doctor, patient)
+    first = await _ask(doctor, cid, client_id="a")
+    await _ask(doctor, cid, amount_cents=3000, client_id="b")
+    paid = await doctor.post(f"/api/payment-requests/{first['id']}/mark-paid", {"method": "cash"})
+    assert paid.status == 200, paid
+    for who in (doctor, patient):
+        for query in ("", "?status=paid", "?status=requested"):
+            listed = (await who.get(f"/api/payment-requests{query}")).body
+            assert listed["owed_cents"] == 3000, (query, listed)
