@@ -17,7 +17,7 @@ from typing import Any
 
 import socketio
 
-from media.calls import SfuCalls
+from media.sfu import SfuCalls
 
 log = logging.getLogger("teleconsult.media.node")
 

@@ -52,7 +52,7 @@ from server.ratelimit import MemoryCounters, RateLimiter, RedisCounters
 from server.services import Services
 from server.settings import Settings
 from server.storage import AttachmentStore
-from signaling.calls import CallSignaling
+from signaling.call_events import CallSignaling
 from signaling.events import SocketEvents
 from signaling.flood import FloodGuard
 from signaling.server import (

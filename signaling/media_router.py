@@ -19,9 +19,9 @@ from typing import Any
 import redis.asyncio as aioredis
 import socketio
 
-from media.calls import SFU_PEER, SfuCalls
 from media.metrics import combine
 from media.node import NAMESPACE, verify_token
+from media.sfu import SFU_PEER, SfuCalls
 from server.events import call_room, peer_room
 from signaling.sfu_owners import OwnerGone, RemoteError, SfuOwners
 

@@ -34,7 +34,7 @@ from media.forwarding import ForwardedTrack, label_stream
 from media.metrics import SfuMetrics
 from media.room import Publication, Room
 
-log = logging.getLogger("teleconsult.media.calls")
+log = logging.getLogger("teleconsult.media.sfu")
 
 SFU_PEER = "sfu"
 

@@ -1,10 +1,10 @@
-"""The server's end of SFU calls (media/calls.py): what a page's signals may and may not open."""
+"""The server's end of SFU calls (media/sfu.py): what a page's signals may and may not open."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from media.calls import SfuCalls
+from media.sfu import SfuCalls
 
 
 async def test_a_signal_from_someone_without_a_connection_opens_nothing() -> None:

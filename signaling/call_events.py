@@ -13,7 +13,7 @@ from typing import Any, Literal
 import socketio
 from pydantic import BaseModel, ConfigDict, Field
 
-from media.calls import SFU_PEER, SfuCalls
+from media.sfu import SFU_PEER, SfuCalls
 from server.calls import lifecycle, service
 from server.calls.turn import ice_servers
 from server.errors import InvalidInput, NotAuthenticated, NotFound, TooLarge
@@ -25,7 +25,7 @@ from signaling.events import SocketEvents, parse
 from signaling.media_router import MediaRouter
 from signaling.sessions import SESSION_EXPIRED
 
-log = logging.getLogger("teleconsult.signaling.calls")
+log = logging.getLogger("teleconsult.signaling.call_events")
 
 MAX_SDP = 64 * 1024
 
