@@ -46,8 +46,8 @@ from server.pages import WEB_DIR
 from server.pages import routes as page_routes
 from server.passwords import Passwords
 from server.payment_providers import BuiltinProvider, PaymentProvider, StripeProvider
+from server.payments.reminders import run_sweeper
 from server.payments.routes import routes as payment_routes
-from server.payments.service import run_sweeper
 from server.ratelimit import MemoryCounters, RateLimiter, RedisCounters
 from server.services import Services
 from server.settings import Settings

@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
+from zoneinfo import ZoneInfo
+
+# Dates and times are stored in UTC and shown in the practices' time.
+PARIS = ZoneInfo("Europe/Paris")
 
 
 class Clock(Protocol):

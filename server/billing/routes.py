@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from server.accounts.auth import require_user
 from server.billing import export, rules, service
+from server.clock import PARIS
 from server.http.auth import client_ip
 from server.http.docs import documented
 from server.http.keys import services_of
@@ -196,7 +197,7 @@ async def record(request: web.Request) -> web.Response:
 async def records(request: web.Request) -> web.StreamResponse:
     services = services_of(request)
     query = parse_query(request, ExportQuery)
-    today = services.clock.now().astimezone(service.PARIS).date()
+    today = services.clock.now().astimezone(PARIS).date()
     end = query.to or today
     start = query.from_ or end - timedelta(days=30)
     async with services.sessionmaker() as db:

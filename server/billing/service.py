@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -15,6 +14,7 @@ from server import audit
 from server.billing import rules
 from server.billing.nir import NirError, parse_nir
 from server.calls.service import access_call, timeline, video_both_ways_seconds
+from server.clock import PARIS
 from server.conversations.service import ConversationView
 from server.errors import Conflict, Forbidden, InvalidInput, NotFound
 from server.models import (
@@ -28,7 +28,6 @@ from server.models import (
 )
 from server.services import Services
 
-PARIS = ZoneInfo("Europe/Paris")
 EXEMPTIONS = ("none", "ald", "maternity", "work_accident", "css", "ame", "invalidity", "other")
 
 

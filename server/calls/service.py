@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import audit
+from server.clock import PARIS
 from server.conversations.service import ConversationView, find_conversation, visible_to
 from server.conversations.service import member_ids as member_ids
 from server.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -27,7 +27,6 @@ from server.models import (
 )
 from server.services import Services
 
-PARIS = ZoneInfo("Europe/Paris")
 # A call nobody is in any more ends after this delay (a reload or a network change comes back
 # well within it).
 # Quality samples kept per peer: a 45-minute call sampled every 5 s.

@@ -8,13 +8,13 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import audit
 from server.billing import tariffs
+from server.clock import PARIS
 from server.conversations import messaging, posting
 from server.conversations.service import find_conversation
 from server.documents import pdf
@@ -22,7 +22,6 @@ from server.errors import Forbidden, InvalidInput
 from server.models import Attachment, Document, Message, Practice, Role, User, new_id
 from server.services import Services
 
-PARIS = ZoneInfo("Europe/Paris")
 KINDS = ("prescription", "sick_leave", "other")
 MAX_LINES = 40
 MAX_SICK_LEAVE_DAYS = 365

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from html import escape
-from zoneinfo import ZoneInfo
 
+from server.clock import PARIS
 from server.notify.senders import Email, Sms
-
-PARIS = ZoneInfo("Europe/Paris")
 
 
 def _date_fr(moment: datetime) -> str:

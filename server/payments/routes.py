@@ -17,7 +17,7 @@ from server.http.keys import services_of
 from server.http.parsing import parse_body, parse_query, read_body
 from server.http.serialize import iso, person_json
 from server.models import PaymentRequest, User
-from server.payments import service
+from server.payments import online, service
 from server.services import Services
 
 routes = web.RouteTableDef()
@@ -204,9 +204,7 @@ async def checkout(request: web.Request) -> web.Response:
     services = services_of(request)
     async with services.sessionmaker() as db:
         user = await require_user(request, db)
-        url = await service.checkout(
-            db, services, services.payments, user, request.match_info["id"]
-        )
+        url = await online.checkout(db, services, services.payments, user, request.match_info["id"])
     return web.json_response({"url": url})
 
 
@@ -219,7 +217,7 @@ async def stripe_webhook(request: web.Request) -> web.Response:
     # Signed events run larger than our own JSON bodies: their own limit, read in full.
     payload = await read_body(request, WEBHOOK_MAX_BYTES, "Notification trop volumineuse.")
     async with services.sessionmaker() as db:
-        outcome, found = await service.handle_notification(
+        outcome, found = await online.handle_notification(
             db, services, services.payments, payload, dict(request.headers)
         )
         body = request_json(services, found) if found is not None else None

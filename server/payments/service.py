@@ -1,5 +1,6 @@
 """Payment requests: the doctor asks, the patient sees the amount and what it is for, pays online
-or at the practice, and the doctor sees what is still owed.
+(``online.py``) or at the practice, and the doctor sees what is still owed; reminders and expiry
+are ``reminders.py``.
 
 Statuses move one way: ``requested`` → ``paid`` | ``cancelled`` | ``expired`` (an expired request
 can still be marked paid when the money arrives late). Every change is a conditional update, so
@@ -8,28 +9,22 @@ two confirmations at once, or a webhook delivered twice, change the status once.
 
 from __future__ import annotations
 
-import asyncio
-import html
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import audit
 from server.billing.rules import euros
-from server.conversations import announce, messaging, posting
+from server.conversations import messaging, posting
 from server.conversations.service import find_conversation
-from server.db import insert_unless_exists
 from server.errors import Conflict, Forbidden, InvalidInput, NotFound
 from server.models import (
     Call,
-    Conversation,
     Message,
-    PaymentEvent,
     PaymentRequest,
     PaymentStatus,
     Role,
@@ -37,17 +32,12 @@ from server.models import (
     User,
     new_id,
 )
-from server.notify.senders import DeliveryError, Email
-from server.payment_providers import CheckoutOrder, PaymentProvider
 from server.services import Services
 
 log = logging.getLogger(__name__)
-PARIS = ZoneInfo("Europe/Paris")
 EXPIRES_AFTER = timedelta(days=30)
 # Reminders of an unpaid request, counted from the request.
-REMINDERS_AFTER = (timedelta(days=3), timedelta(days=10))
 MAX_AMOUNT_CENTS = 100_000  # 1,000 €: beyond that, a typing error is the likelier story
-SWEEP_INTERVAL_SECONDS = 300
 PAID_METHODS = ("transfer", "card_terminal", "cheque", "cash", "other")
 
 
@@ -203,7 +193,7 @@ async def get_request(
     except NotFound:
         raise NotFound("Demande de paiement introuvable.") from None
     if request.status == PaymentStatus.REQUESTED and services.clock.now() >= request.expires_at:
-        await _transition(db, request, (PaymentStatus.REQUESTED,), status=PaymentStatus.EXPIRED)
+        await transition(db, request, (PaymentStatus.REQUESTED,), status=PaymentStatus.EXPIRED)
         await db.commit()
         await db.refresh(request)
     return request
@@ -249,7 +239,7 @@ async def owed_cents(db: AsyncSession, user: User) -> int:
     return int(total or 0)
 
 
-async def _transition(
+async def transition(
     db: AsyncSession,
     request: PaymentRequest,
     from_statuses: tuple[PaymentStatus, ...],
@@ -275,7 +265,7 @@ async def cancel(
     request = await get_request(db, services, user, request_id)
     _require_professional(user)
     now = services.clock.now()
-    if not await _transition(
+    if not await transition(
         db,
         request,
         (PaymentStatus.REQUESTED, PaymentStatus.EXPIRED),
@@ -283,7 +273,7 @@ async def cancel(
         cancelled_at=now,
     ):
         await db.refresh(request)  # what it became meanwhile
-        raise Conflict(f"Cette demande ne peut plus être annulée : elle est {_status_fr(request)}.")
+        raise Conflict(f"Cette demande ne peut plus être annulée : elle est {status_fr(request)}.")
     audit.record(
         db,
         services.clock,
@@ -312,7 +302,7 @@ async def mark_paid(
         raise InvalidInput(f"method : {', '.join(PAID_METHODS)}")
     request = await get_request(db, services, user, request_id)
     _require_professional(user)
-    if not await _transition(
+    if not await transition(
         db,
         request,
         (PaymentStatus.REQUESTED, PaymentStatus.EXPIRED),
@@ -321,7 +311,7 @@ async def mark_paid(
         paid_method=method,
     ):
         await db.refresh(request)  # what it became meanwhile
-        raise Conflict(f"Cette demande est déjà {_status_fr(request)}.")
+        raise Conflict(f"Cette demande est déjà {status_fr(request)}.")
     audit.record(
         db,
         services.clock,
@@ -337,207 +327,10 @@ async def mark_paid(
     return request
 
 
-def _status_fr(request: PaymentRequest) -> str:
+def status_fr(request: PaymentRequest) -> str:
     return {
         PaymentStatus.REQUESTED: "en attente",
         PaymentStatus.PAID: "payée",
         PaymentStatus.CANCELLED: "annulée",
         PaymentStatus.EXPIRED: "expirée",
     }.get(PaymentStatus(request.status), request.status)
-
-
-async def checkout(
-    db: AsyncSession,
-    services: Services,
-    provider: PaymentProvider,
-    user: User,
-    request_id: str,
-) -> str:
-    """Start an online payment; the address the patient's browser goes to."""
-    request = await get_request(db, services, user, request_id)
-    if user.id != request.patient_id:
-        raise Forbidden("Seul le patient règle sa demande de paiement.")
-    if request.status != PaymentStatus.REQUESTED:
-        raise Conflict(f"Cette demande est {_status_fr(request)} : rien à régler.")
-    link = pay_url(services, request.id)
-    window = int(services.clock.now().timestamp()) // 600
-    started = await provider.checkout(
-        CheckoutOrder(
-            request_id=request.id,
-            amount_cents=request.amount_cents,
-            currency=request.currency,
-            label=request.label,
-            success_url=f"{link}?retour=paye",
-            cancel_url=f"{link}?retour=annule",
-            email=user.email,
-            idempotency_key=f"checkout-{request.id}-{window}",
-        )
-    )
-    request.provider = provider.name
-    request.provider_ref = started.reference
-    await db.commit()
-    return started.url
-
-
-async def handle_notification(
-    db: AsyncSession,
-    services: Services,
-    provider: PaymentProvider,
-    payload: bytes,
-    headers: dict[str, str],
-) -> tuple[str, PaymentRequest | None]:
-    """Apply a provider's signed notification once: ("duplicate" | "ignored" | "paid", request)."""
-    notification = provider.notification(payload, headers)
-    now = services.clock.now()
-    request = (
-        await db.get(PaymentRequest, notification.request_id) if notification.request_id else None
-    )
-    first = await insert_unless_exists(
-        db,
-        PaymentEvent.__table__,
-        {
-            "id": f"{provider.name}:{notification.event_id}",
-            "payment_request_id": request.id if request else None,
-            "kind": notification.kind[:80],
-            "received_at": now,
-        },
-        ["id"],
-    )
-    if not first:
-        await db.rollback()
-        if request is not None:
-            await db.refresh(request)
-        return "duplicate", request
-    outcome = "ignored"
-    if notification.paid and request is not None:
-        if request.provider_ref and notification.reference != request.provider_ref:
-            log.warning("payment %s: notification for another checkout", request.id)
-        # 30 of another currency is not 30 €: the amount and the currency must both match.
-        if (
-            notification.amount_cents is not None
-            and notification.amount_cents != request.amount_cents
-        ) or (notification.currency is not None and notification.currency != request.currency):
-            log.warning(
-                "payment %s: %s %s paid, %s %s asked; not marked paid",
-                request.id,
-                notification.amount_cents,
-                notification.currency,
-                request.amount_cents,
-                request.currency,
-            )
-        elif await _transition(
-            db,
-            request,
-            (PaymentStatus.REQUESTED, PaymentStatus.EXPIRED),
-            status=PaymentStatus.PAID,
-            paid_at=now,
-            paid_method="online",
-        ):
-            outcome = "paid"
-            audit.record(
-                db,
-                services.clock,
-                "payment.paid_online",
-                actor_id=None,
-                ip=None,
-                resource_type="payment_request",
-                resource_id=request.id,
-                details={"provider": provider.name, "event": notification.event_id},
-            )
-    await db.commit()
-    if request is not None:
-        await db.refresh(request)
-    return outcome, request
-
-
-async def sweep(db: AsyncSession, services: Services) -> tuple[int, int]:
-    """Expire overdue requests and remind patients of unpaid ones: (reminded, expired)."""
-    now = services.clock.now()
-    expired = await db.execute(
-        update(PaymentRequest)
-        .where(PaymentRequest.status == PaymentStatus.REQUESTED, PaymentRequest.expires_at <= now)
-        .values(status=PaymentStatus.EXPIRED)
-        .execution_options(synchronize_session=False)
-    )
-    await db.commit()
-    reminded = 0
-    due = list(
-        await db.scalars(
-            select(PaymentRequest).where(
-                PaymentRequest.status == PaymentStatus.REQUESTED,
-                PaymentRequest.reminders_sent < len(REMINDERS_AFTER),
-            )
-        )
-    )
-    for request in due:
-        if now - request.created_at < REMINDERS_AFTER[request.reminders_sent]:
-            continue
-        if await _remind(db, services, request):
-            reminded += 1
-    return reminded, int(expired.rowcount)  # type: ignore[attr-defined]
-
-
-async def _remind(db: AsyncSession, services: Services, request: PaymentRequest) -> bool:
-    count = request.reminders_sent
-    # Claim this reminder first, so two sweepers never send it twice.
-    claimed = await db.execute(
-        update(PaymentRequest)
-        .where(PaymentRequest.id == request.id, PaymentRequest.reminders_sent == count)
-        .values(reminders_sent=count + 1, last_reminder_at=services.clock.now())
-        .execution_options(synchronize_session=False)
-    )
-    if not claimed.rowcount:  # type: ignore[attr-defined]
-        await db.rollback()
-        return False
-    await db.commit()
-    payee = await db.get_one(User, request.payee_id)
-    patient = await db.get_one(User, request.patient_id)
-    link = pay_url(services, request.id)
-    text = (
-        f"Rappel : la demande de paiement de {euros(request.amount_cents)} "
-        f"({request.label}) est toujours en attente. Pour régler : {link}"
-    )
-    posted = await posting.post_message(
-        db,
-        services,
-        payee,
-        request.conversation_id,
-        messaging.NewMessage(client_id=f"payment-reminder:{request.id}:{count + 1}", body=text),
-        ip=None,
-    )
-    await db.commit()
-    body, members = await announce.prepare(db, posted)
-    await db.commit()  # end the read transaction: nothing holds a lock while the mail goes out
-    await announce.announce(services, posted, body, members)
-    try:
-        await services.email.send(
-            Email(
-                to=patient.email,
-                subject=f"Rappel de paiement — {payee.display_name}",
-                text=f"Bonjour {patient.first_name},\n\n{text}\n\nVous pouvez aussi régler "
-                "directement au cabinet.\n",
-                html=f"<p>Bonjour {html.escape(patient.first_name)},</p>"
-                f"<p>{html.escape(text)}</p><p>Vous pouvez aussi régler directement au "
-                "cabinet.</p>",
-            )
-        )
-    except DeliveryError:
-        log.warning("payment reminder %s: email not sent", request.id)
-    return True
-
-
-async def conversation_of(db: AsyncSession, request: PaymentRequest) -> Conversation:
-    return await db.get_one(Conversation, request.conversation_id)
-
-
-async def run_sweeper(services: Services) -> None:
-    """The background loop: reminders and expiry, once every few minutes until cancelled."""
-    while True:
-        try:
-            async with services.sessionmaker() as db:
-                await sweep(db, services)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("payment sweep failed; trying again")
-        await asyncio.sleep(SWEEP_INTERVAL_SECONDS)

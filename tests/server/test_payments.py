@@ -16,7 +16,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from server.clock import FakeClock
-from server.payments import service as payments
+from server.payments import reminders as payments
 from tests.helpers import Client, connect, make_secretary, valid_rpps
 
 MakeClient = Callable[[], Client]
