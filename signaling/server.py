@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from server import limits
 from server.accounts.service import live_session_of_token
-from server.conversations import messaging
+from server.conversations import reading
 from server.conversations.serialize import message_json
 from server.conversations.service import access_conversation, find_conversation
 from server.errors import NotAuthenticated
@@ -231,9 +231,9 @@ def register_handlers(
             items: list[dict[str, Any]] = []
             after = body.after_seq
             async with services.sessionmaker() as db:
-                marks = await messaging.read_marks(db, body.conversation_id)
+                marks = await reading.read_marks(db, body.conversation_id)
                 while True:
-                    views = await messaging.read_messages(
+                    views = await reading.read_messages(
                         db,
                         body.conversation_id,
                         after_seq=after,

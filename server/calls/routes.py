@@ -11,7 +11,7 @@ from server.accounts.auth import require_user
 from server.calls import service
 from server.calls.keys import SFU_CALLS
 from server.calls.turn import ice_servers
-from server.conversations import announce, messaging, posting
+from server.conversations import announce, model, posting
 from server.errors import Forbidden
 from server.events import call_room, user_room
 from server.http.auth import client_ip
@@ -109,7 +109,7 @@ async def start(request: web.Request) -> web.Response:
             services,
             user,
             call.conversation_id,
-            messaging.NewMessage(
+            model.NewMessage(
                 client_id=f"call:{call.id}",
                 body="📹 Téléconsultation vidéo : rejoignez l'appel ici "
                 f"{join_url(services, call.id)}",

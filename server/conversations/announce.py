@@ -8,24 +8,24 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.conversations import messaging
+from server.conversations import model, reading
 from server.conversations.serialize import message_json
 from server.events import conversation_room, user_room
 from server.services import Services
 
 
-async def prepare(db: AsyncSession, posted: messaging.Posted) -> tuple[dict[str, Any], set[str]]:
+async def prepare(db: AsyncSession, posted: model.Posted) -> tuple[dict[str, Any], set[str]]:
     """The message as members see it, and who to tell (nobody when it is a replayed retry)."""
     if posted.created:
         # Nobody else can have read a message that did not exist a moment ago.
         return message_json(posted.view, {}), set(posted.members)
-    marks = await messaging.read_marks(db, posted.view.message.conversation_id)
+    marks = await reading.read_marks(db, posted.view.message.conversation_id)
     return message_json(posted.view, marks), set()
 
 
 async def announce(
     services: Services,
-    posted: messaging.Posted,
+    posted: model.Posted,
     body: dict[str, Any],
     members: Collection[str],
 ) -> None:

@@ -30,7 +30,7 @@ from sqlalchemy.orm import sessionmaker as sessionmaker_of
 
 from server.accounts.service import resolve_sessions
 from server.clock import Clock
-from server.conversations.messaging import NewMessage, Posted
+from server.conversations.model import NewMessage, Posted
 from server.conversations.posting import Outcome, Post, RetryInBatch, write_posts
 from server.db import SessionMaker, sqlite_sync_twin
 from server.errors import AppError, NotAuthenticated

@@ -37,21 +37,16 @@ from sqlalchemy.orm import Session
 
 from server import audit, limits
 from server.clock import Clock
-from server.conversations.messaging import (
+from server.conversations.model import MessageRow, MessageView, NewMessage, Posted, Reason
+from server.conversations.policy import WriteDecision
+from server.conversations.reading import read_mark_upsert
+from server.conversations.service import is_member
+from server.conversations.write_rule import (
     LATEST_PROFESSIONAL_REPLY_ALLOWED,
-    MessageRow,
-    MessageView,
-    NewMessage,
-    Posted,
-    Reason,
     WriteRules,
     decide,
     has_away_period,
-    read_mark_upsert,
-    replay,
 )
-from server.conversations.policy import WriteDecision
-from server.conversations.service import is_member
 from server.errors import AppError, Forbidden, InvalidInput, NotFound
 from server.models import (
     PRACTITIONER,
@@ -452,3 +447,18 @@ async def post_message(
     if outcome.created and along is not None:
         along(outcome.view.message.id)
     return outcome
+
+
+def replay(db: Session, message: Message) -> Posted:
+    """The answer to a retry of an already posted message (sync: it also runs inside a batch of
+    posts; from async code, ``await db.run_sync(replay, message)``)."""
+    author = db.get(User, message.author_id)
+    assert author is not None
+    attachments = list(
+        db.scalars(
+            select(Attachment)
+            .where(Attachment.message_id == message.id)
+            .order_by(Attachment.created_at)
+        )
+    )
+    return Posted(MessageView(message, author, attachments), created=False)

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import audit, limits
 from server.accounts.auth import require_user
-from server.conversations import announce, messaging, service
+from server.conversations import announce, model, reading, service, write_rule
 from server.conversations.group_commit import SignedPost
 from server.conversations.keys import message_writer_of
 from server.conversations.serialize import (
@@ -41,7 +41,7 @@ class MessageBody(BaseModel):
     client_id: str = Field(min_length=1, max_length=limits.CLIENT_ID_MAX_LENGTH)
     body: str = Field(default="", max_length=limits.MESSAGE_MAX_LENGTH)
     reply_allowed: bool = True
-    reason: messaging.Reason | None = None
+    reason: model.Reason | None = None
     attachment_ids: list[str] = Field(
         default_factory=list, max_length=limits.MESSAGE_MAX_ATTACHMENTS
     )
@@ -92,8 +92,8 @@ async def list_(request: web.Request) -> web.Response:
         user = await require_user(request, db)
         views = await service.list_conversations(db, user, query.q.strip() or None)
         conversations = [v.conversation for v in views]
-        unread = await messaging.unread_counts(db, user, conversations)
-        latest = await messaging.latest_messages(db, conversations)
+        unread = await reading.unread_counts(db, user, conversations)
+        latest = await reading.latest_messages(db, conversations)
     return web.json_response(
         {
             "items": [
@@ -114,8 +114,8 @@ async def _conversation_details(
     ids = await service.member_ids(db, view.conversation)
     members = list(await db.scalars(select(User).where(User.id.in_(ids))))
     members.sort(key=lambda u: (u.role == "patient", u.last_name))
-    decision = await messaging.write_decision(db, services, user, view)
-    unread = await messaging.unread_counts(db, user, [view.conversation])
+    decision = await write_rule.write_decision(db, services, user, view)
+    unread = await reading.unread_counts(db, user, [view.conversation])
     body = conversation_json(view, unread=unread[view.conversation.id], participants=members)
     body["permissions"] = {
         **write_json(decision),
@@ -148,7 +148,7 @@ async def patch(request: web.Request) -> web.Response:
     async with services.sessionmaker() as db:
         user = await require_user(request, db)
         data = await parse_body(request, ConversationPatch)
-        view = await messaging.set_patient_can_write(
+        view = await service.set_patient_can_write(
             db,
             services,
             user,
@@ -190,7 +190,7 @@ async def messages(request: web.Request) -> web.Response:
     query = parse_query(request, MessagesQuery)
     async with services.sessionmaker() as db:
         user = await require_user(request, db)
-        _, views, marks = await messaging.list_messages(
+        _, views, marks = await reading.list_messages(
             db,
             services,
             user,
@@ -219,7 +219,7 @@ async def post(request: web.Request) -> web.Response:
         SignedPost(
             token,
             request.match_info["id"],
-            messaging.NewMessage(
+            model.NewMessage(
                 client_id=data.client_id,
                 body=data.body,
                 reply_allowed=data.reply_allowed,
@@ -246,7 +246,7 @@ async def read(request: web.Request) -> web.Response:
     async with services.sessionmaker() as db:
         user = await require_user(request, db)
         data = await parse_body(request, ReadBody)
-        seq = await messaging.mark_read(db, services, user, conversation_id, data.up_to_seq)
+        seq = await reading.mark_read(db, services, user, conversation_id, data.up_to_seq)
     await services.events.publish(
         "message:read",
         {"conversation_id": conversation_id, "user_id": user.id, "up_to_seq": seq},

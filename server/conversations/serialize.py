@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.conversations.messaging import MessageView
+from server.conversations.model import MessageView
 from server.conversations.policy import WriteDecision
 from server.conversations.service import ConversationView
 from server.http.serialize import iso, person_json

@@ -254,3 +254,30 @@ async def add_participant(
     )
     await db.commit()
     return participant
+
+
+async def set_patient_can_write(
+    db: AsyncSession,
+    services: Services,
+    user: User,
+    conversation_id: str,
+    value: bool | None,
+    *,
+    ip: str | None,
+) -> ConversationView:
+    if not user.role_enum.is_professional:
+        raise Forbidden("Seul un professionnel peut régler qui peut écrire dans la conversation.")
+    view = await find_conversation(db, user, conversation_id)
+    view.conversation.patient_can_write = value
+    audit.record(
+        db,
+        services.clock,
+        "conversation.patient_can_write",
+        actor_id=user.id,
+        ip=ip,
+        resource_type="conversation",
+        resource_id=conversation_id,
+        details={"value": value},
+    )
+    await db.commit()
+    return view

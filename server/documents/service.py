@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server import audit
 from server.billing import tariffs
 from server.clock import PARIS
-from server.conversations import messaging, posting
+from server.conversations import model, posting
 from server.conversations.service import find_conversation
 from server.documents import pdf
 from server.errors import Forbidden, InvalidInput
@@ -56,7 +56,7 @@ class NewDocument:
 @dataclass(frozen=True)
 class Sent:
     document: Document
-    posted: messaging.Posted
+    posted: model.Posted
 
 
 def _fr(day: date) -> str:
@@ -126,7 +126,7 @@ async def _existing(
     document = await db.scalar(select(Document).where(Document.message_id == message.id))
     if document is None:
         raise InvalidInput("client_id : déjà utilisé pour un message qui n'est pas un document")
-    posted = await db.run_sync(messaging.replay, message)
+    posted = await db.run_sync(posting.replay, message)
     return Sent(document, posted)
 
 
@@ -261,7 +261,7 @@ async def send_document(
         services,
         user,
         conversation_id,
-        messaging.NewMessage(
+        model.NewMessage(
             client_id=new.client_id or f"document:{document_id}",
             body=body,
             attachment_ids=attachment_ids,

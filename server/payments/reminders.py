@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.billing.rules import euros
-from server.conversations import announce, messaging, posting
+from server.conversations import announce, model, posting
 from server.models import Conversation, PaymentRequest, PaymentStatus, User
 from server.notify.senders import DeliveryError, Email
 from server.payments.service import pay_url
@@ -77,7 +77,7 @@ async def _remind(db: AsyncSession, services: Services, request: PaymentRequest)
         services,
         payee,
         request.conversation_id,
-        messaging.NewMessage(client_id=f"payment-reminder:{request.id}:{count + 1}", body=text),
+        model.NewMessage(client_id=f"payment-reminder:{request.id}:{count + 1}", body=text),
         ip=None,
     )
     await db.commit()

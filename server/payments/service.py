@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import audit
 from server.billing.rules import euros
-from server.conversations import messaging, posting
+from server.conversations import model, posting
 from server.conversations.service import find_conversation
 from server.errors import Conflict, Forbidden, InvalidInput, NotFound
 from server.models import (
@@ -53,7 +53,7 @@ class NewPaymentRequest:
 @dataclass(frozen=True)
 class Requested:
     request: PaymentRequest
-    posted: messaging.Posted
+    posted: model.Posted
 
 
 def pay_url(services: Services, request_id: str) -> str:
@@ -104,7 +104,7 @@ async def create_request(
             )
             if found is None:
                 raise InvalidInput("client_id : déjà utilisé pour un autre message")
-            return Requested(found, await db.run_sync(messaging.replay, earlier))
+            return Requested(found, await db.run_sync(posting.replay, earlier))
     label = _check(new)
     payee = user if user.role == Role.DOCTOR else view.practitioner
     if payee.role != Role.DOCTOR:
@@ -158,7 +158,7 @@ async def create_request(
         services,
         user,
         conversation_id,
-        messaging.NewMessage(client_id=new.client_id or f"payment:{request_id}", body=body),
+        model.NewMessage(client_id=new.client_id or f"payment:{request_id}", body=body),
         ip=ip,
         along=add_request,
     )

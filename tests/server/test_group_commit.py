@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from server.conversations.group_commit import MessageWriter, SignedPost, write_signed_posts
 from server.conversations.keys import MESSAGE_WRITER
-from server.conversations.messaging import NewMessage, Posted
+from server.conversations.model import NewMessage, Posted
 from server.errors import AppError, Forbidden, InvalidInput, NotAuthenticated, NotFound
 from server.models import AuditEvent, Message, ReadMark, new_id
 from tests.helpers import Client, connect
