@@ -125,7 +125,7 @@ async def start(request: web.Request) -> web.Response:
     ring = {
         "call_id": call.id,
         "conversation_id": call.conversation_id,
-        "from": {**person_json(user), "display_name": user.display_name},
+        "from": person_json(user),
         "join_url": join_url(services, call.id),
     }
     for member_id in members - {user.id}:
@@ -146,10 +146,7 @@ async def list_today(request: web.Request) -> web.Response:
             view = await service.call_view(db, call, conversation.conversation)
             body = call_json(services, view)
             body["patient"] = person_json(conversation.patient)
-            body["practitioner"] = {
-                **person_json(conversation.practitioner),
-                "display_name": conversation.practitioner.display_name,
-            }
+            body["practitioner"] = person_json(conversation.practitioner)
             items.append(body)
     return web.json_response({"items": items})
 
@@ -167,10 +164,7 @@ async def show(request: web.Request) -> web.Response:
         body["conversation"] = {
             "id": conversation.conversation.id,
             "patient": person_json(conversation.patient),
-            "practitioner": {
-                **person_json(conversation.practitioner),
-                "display_name": conversation.practitioner.display_name,
-            },
+            "practitioner": person_json(conversation.practitioner),
         }
     return web.json_response(body)
 
@@ -216,7 +210,7 @@ async def invite_nurse(request: web.Request) -> web.Response:
         {
             "call_id": call.id,
             "conversation_id": call.conversation_id,
-            "from": {**person_json(user), "display_name": user.display_name},
+            "from": person_json(user),
             "join_url": join_url(services, call.id),
         },
         room=user_room(body.nurse_id),

@@ -13,7 +13,7 @@ from server.models import Attachment, User
 
 def author_json(user: User) -> dict[str, Any]:
     # The author's own name and role, so a secretary's message shows as hers, not the doctor's.
-    return {**person_json(user), "display_name": user.display_name}
+    return person_json(user)
 
 
 def attachment_json(attachment: Attachment) -> dict[str, Any]:
@@ -67,10 +67,7 @@ def conversation_json(
     return {
         "id": c.id,
         "patient": person_json(view.patient),
-        "practitioner": {
-            **person_json(view.practitioner),
-            "display_name": view.practitioner.display_name,
-        },
+        "practitioner": person_json(view.practitioner),
         "participants": [person_json(p) for p in people],
         "origin": c.origin,
         "patient_can_write": c.patient_can_write,

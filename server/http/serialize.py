@@ -20,6 +20,8 @@ def person_json(user: User) -> dict[str, Any]:
         "first_name": user.first_name,
         "last_name": user.last_name,
         "role": user.role,
+        # "Dr Claire Martin": how pages name someone, made once here, not rebuilt in each page.
+        "display_name": user.display_name,
     }
 
 

@@ -184,6 +184,7 @@ async def show_token(request: web.Request) -> web.Response:
                 "first_name": doctor.first_name,
                 "last_name": doctor.last_name,
                 "role": doctor.role,
+                "display_name": doctor.display_name,
                 "specialty": doctor.specialty,
             },
             "first_name": invitation.first_name,

@@ -73,7 +73,7 @@ def request_json(
     }
     if request.payee_id in people:
         payee = people[request.payee_id]
-        body["payee"] = {**person_json(payee), "display_name": payee.display_name}
+        body["payee"] = person_json(payee)
     if request.patient_id in people:
         body["patient"] = person_json(people[request.patient_id])
     return body

@@ -27,6 +27,7 @@ async def test_signing_in_never_leads_off_the_site(
         await page.get_by_label("Mot de passe").fill(PASSWORD)
         await page.get_by_role("button", name="Se connecter").click()
         await page.wait_for_url(f"{base}/patient")
+        await expect(page.locator("#me")).not_to_be_empty()  # the page has settled
     # A path of the site is still honoured.
     await page.goto(f"{base}/login?next={quote('/pro')}")
     await page.get_by_label("Adresse e-mail").fill("eloise@example.fr")

@@ -102,6 +102,7 @@ async def test_public_view_of_the_link(
         "first_name": "Claire",
         "last_name": "Martin",
         "role": "doctor",
+        "display_name": "Dr Claire Martin",
         "specialty": "general_practice",
     }
     assert reply.body["first_name"] == "Éloïse" and reply.body["status"] == "pending"

@@ -364,7 +364,7 @@ function setWaiting(peerId, waiting) {
 function present() {
   const here = (state.sfu ? [...state.present] : [...state.peers.keys()]).filter((id) => !state.waitingPeers.has(id)).map((id) => state.names.get(id)).filter(Boolean);
   $("present").textContent = here.length
-    ? `Déjà dans l'appel : ${here.map((u) => `${u.role === "doctor" ? "Dr " : ""}${u.first_name} ${u.last_name}`).join(", ")}.` : "";
+    ? `Déjà dans l'appel : ${here.map((u) => u.display_name).join(", ")}.` : "";
   $("present").hidden = !here.length;
 }
 
@@ -435,7 +435,7 @@ function makeTile(peerId) {
   const user = state.names.get(peerId);
   const video = el("video", { autoplay: true, playsinline: true });
   const tile = el("div", { class: `remote${state.waitingPeers.has(peerId) ? " waiting" : ""}`, "data-peer": peerId }, video,
-    el("span", { class: "name" }, user ? `${user.role === "doctor" ? "Dr " : ""}${user.first_name} ${user.last_name}` : ""),
+    el("span", { class: "name" }, user ? user.display_name : ""),
     el("span", { class: "arriving" }, "vérifie sa caméra et son micro…"));
   $("remotes").append(tile);
   return { tile, video };

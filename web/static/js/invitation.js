@@ -9,7 +9,7 @@ function show(id) {
 }
 
 function practitionerName(doctor) {
-  return `${doctor.role === "doctor" ? "Dr " : ""}${doctor.first_name} ${doctor.last_name}`;
+  return doctor.display_name;
 }
 
 async function accept(body) {

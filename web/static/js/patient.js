@@ -9,7 +9,7 @@ const SPECIALTY = { general_practice: "Médecine générale", pediatrics: "Pédi
   ophthalmology: "Ophtalmologie", psychiatry: "Psychiatrie", dermatology: "Dermatologie", cardiology: "Cardiologie" };
 $("logout").addEventListener("click", logout);
 
-const nameOf = (p) => `${p.role === "doctor" ? "Dr " : ""}${p.first_name} ${p.last_name}`;
+const nameOf = (p) => p.display_name;
 let me = null;
 let socket = null;
 let thread = null;

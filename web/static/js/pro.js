@@ -294,7 +294,7 @@ async function start() {
     throw e;
   }
   if (me.role === "patient") { location.href = "/patient"; return; }
-  $("me").textContent = `${me.role === "doctor" ? "Dr " : ""}${me.first_name} ${me.last_name}`;
+  $("me").textContent = me.display_name;
   if (me.pending_approval) {
     // Nothing else works before the administrator's approval: say so instead of failing.
     document.querySelectorAll("main > :not(#pending)").forEach((node) => { node.hidden = true; });
