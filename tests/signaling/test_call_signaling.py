@@ -105,8 +105,21 @@ async def test_signals_never_cross_calls_and_outsiders_cannot_join(
         assert sent["ok"] is False and sent["status"] == 404
     bad = await od.sio.call("call:signal", {"call_id": call2["id"], "to": od_peer}, timeout=5)
     assert bad["ok"] is False and bad["status"] == 422
-    await asyncio.sleep(0.3)
-    assert "call:signal" not in d.events and "call:peer-joined" not in od.events
+    # Sentinels, sent after everything refused above: once they arrive, anything misrouted
+    # would have arrived before them.
+    p_peer = next(e["peer_id"] for e in d.events["call:peer-joined"])
+    sentinel = {"type": "offer", "sdp": "sentinel"}
+    sent = await p.sio.call(
+        "call:signal", {"call_id": call1["id"], "to": d_peer, "description": sentinel}, timeout=5
+    )
+    assert sent["ok"] is True
+    od2 = tabs(other_doctor)
+    await od2.connect()
+    assert (await join(od2, call2["id"]))["ok"]
+    [signal] = await d.wait_for("call:signal")
+    [joined] = await od.wait_for("call:peer-joined")
+    assert signal["from"] == p_peer and signal["description"] == sentinel
+    assert joined["call_id"] == call2["id"]
     # The other call's ring never reached our doctor or patient.
     assert all(r["call_id"] == call1["id"] for r in p.events.get("call:ring", []))
 
@@ -276,8 +289,10 @@ async def test_an_sfu_call_ignores_an_offer_sent_with_the_join(
     assert came["ok"] and came["mode"] == "sfu" and came["offered_to"] is None
     # The doctor hears from the server (its SFU offers), never the patient's offer.
     await d.wait_for("call:peer-joined")
-    await asyncio.sleep(0.3)
-    assert all(e["from"] == "sfu" for e in d.events.get("call:signal", []))
+    # The patient's offer, were it passed on, would leave during the join, before the server's
+    # own offer (made after the join's answer): once that arrives, nothing else came first.
+    await d.wait_for("call:signal", within=10)
+    assert all(e["from"] == "sfu" for e in d.events["call:signal"])
 
 
 async def test_a_page_that_leaves_and_closes_at_once_is_announced(
