@@ -12,8 +12,8 @@ from aiohttp import web
 
 from server import limits
 from server.accounts.admin_routes import routes as admin_routes
+from server.accounts.audit_routes import routes as audit_routes
 from server.accounts.routes import routes as account_routes
-from server.audit.routes import routes as audit_routes
 from server.billing.routes import routes as billing_routes
 from server.calls.keys import SFU_CALLS
 from server.calls.metrics import routes as metrics_routes

@@ -1,4 +1,4 @@
-"""The audit log, for the clinic's administrator."""
+"""The audit log, for the install's administrator (beside the other admin views of accounts)."""
 
 from __future__ import annotations
 
