@@ -1,8 +1,8 @@
 """SFU calls: the server's end of each participant's one peer connection.
 
 Signaling is the pages' own: ``call:signal`` with ``"sfu"`` as the other peer. The server makes
-every offer: at the join (two sections to receive the page's microphone and camera, and one to
-send each track already published), then whenever what this participant should receive changes
+every offer: at the join (two sections to receive the page's microphone and camera), at once
+after its answer (one section to send each track already published), then whenever what this participant should receive changes
 (someone publishes, someone leaves); the page answers. Offering first keeps one numbering of
 payload types and header extensions for the whole call, aiortc's: its receiver learns them once,
 at its start, and would drop the packets of a page that renumbered them later. The server is the
@@ -187,12 +187,20 @@ class SfuCalls:
                 return  # done when the pending negotiation completes
             if not first and not participant.to_add and not participant.to_remove:
                 return
-            for publication, track in participant.to_add:
+            # The first offer holds the page's own two sections only; what others publish
+            # comes in the next one, sent as soon as the page answers. A client offered two
+            # sections of one kind in its first description may tie the second to a transport
+            # that never connects: aiortc's default bundle policy ("balanced") does, and its
+            # receivers then get nothing for the whole call. Once one section of each kind has
+            # been negotiated on the bundled transport, later ones join it, in any client.
+            adding = [] if first else participant.to_add
+            for publication, track in adding:
                 # A section of its own (addTrack would take over the page's uplink section).
                 sender = pc.addTransceiver(track, direction="sendonly").sender
                 label_stream(sender, publication.publisher_id)
                 track.attach(sender)
-            participant.to_add.clear()
+            if not first:
+                participant.to_add.clear()
             gone = set(participant.to_remove)
             participant.to_remove.clear()
             for transceiver in pc.getTransceivers():
