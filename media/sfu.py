@@ -2,13 +2,14 @@
 
 Signaling is the pages' own: ``call:signal`` with ``"sfu"`` as the other peer. The server makes
 every offer: at the join (two sections to receive the page's microphone and camera), at once
-after its answer (one section to send each track already published), then whenever what this participant should receive changes
-(someone publishes, someone leaves); the page answers. Offering first keeps one numbering of
-payload types and header extensions for the whole call, aiortc's: its receiver learns them once,
-at its start, and would drop the packets of a page that renumbered them later. The server is the
-impolite end of perfect negotiation: on glare it ignores the page's offer (an ICE restart), and
-the page, polite, rolls its own back and answers the server's. Codecs are VP8 and Opus, which every
-browser sends and decodes, so that what one participant sends, every other can receive as is.
+after its answer (one section to send each track already published), then whenever what this
+participant should receive changes (someone publishes, someone leaves); the page answers.
+Offering first keeps one numbering of payload types and header extensions for the whole
+call, aiortc's: its receiver learns them once, at its start, and would drop the packets of a page
+that renumbered them later. The server is the impolite end of perfect negotiation: on glare it
+ignores the page's offer (an ICE restart), and the page, polite, rolls its own back and answers
+the server's. Codecs are VP8 and Opus, which every browser sends and decodes, so that what one
+participant sends, every other can receive as is.
 """
 
 from __future__ import annotations
