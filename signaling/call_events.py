@@ -14,12 +14,13 @@ import socketio
 from pydantic import BaseModel, ConfigDict, Field
 
 from media.sfu import SFU_PEER, SfuCalls
-from server.calls import lifecycle, service
+from server.calls import lifecycle, quality, service
+from server.calls.quality import DeviceCheck
 from server.calls.turn import ice_servers
 from server.errors import InvalidInput, NotAuthenticated, NotFound, TooLarge
 from server.events import call_room, peer_room
 from server.http.serialize import person_json
-from server.models import Call, CallPeer
+from server.models import Call, CallPeer, User
 from server.services import Services
 from signaling.events import SocketEvents, parse
 from signaling.media_router import MediaRouter
@@ -63,9 +64,18 @@ class StatsBody(BaseModel):
     model_config = ConfigDict(extra="ignore")
     call_id: str = Field(min_length=1, max_length=64)
     stats: dict[str, Any]
+    # The connection the sample is about: the other peer's id, or "sfu".
+    about: str | None = Field(default=None, max_length=64)
+
+
+class CheckBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    call_id: str = Field(min_length=1, max_length=64)
+    check: DeviceCheck
 
 
 NO_PEER = "Participant introuvable dans cet appel."
+LEVELS = ("good", "weak", "bad")
 SAMPLE_MAX = 4096
 
 
@@ -99,6 +109,7 @@ class CallSignaling:
         events.on("call:signal", self.signal)
         events.on("call:ready", self.ready)
         events.on("call:stats", self.stats)
+        events.on("call:check", self.check)
         events.on("call:leave", self.leave)
         sio.on("disconnect", self.disconnect)
 
@@ -115,11 +126,14 @@ class CallSignaling:
         # any room of the call.
         async with services.sessionmaker() as db:
             user = await db.merge(user, load=False)
-            peer, others = await service.join(
+            joined = await service.join(
                 db, services, user, body.call_id, sid, ip=session.get("ip"), waiting=body.waiting
             )
             call = await db.get(Call, body.call_id)  # loaded by the join: no query
             mode = call.mode if call is not None else "p2p"
+        peer, others = joined.peer, joined.others
+        for old in joined.replaced:
+            await self._replaced(services, old, peer)
         await self._enter(sid, body.call_id, peer.id, sfu=mode == "sfu")
         await self._sio.emit(
             "call:peer-joined",
@@ -225,7 +239,69 @@ class CallSignaling:
             peer = await service.active_peer_for_sid(db, body.call_id, sid)
             if peer is None:
                 raise NotFound(NO_PEER)
-            await service.record_stats(db, services, peer, body.stats)
+            samples = [service.page_sample(body.stats, body.about)]
+            if body.call_id in (await self._sio.get_session(sid)).get("sfu_calls", []):
+                # The server's own figures of what it forwarded to this page: they, not the
+                # page's, prove the video in an SFU call.
+                tracks = await self.sfu.stats(body.call_id)
+                samples += service.forwarded_samples(peer.id, tracks)
+            await service.record_stats(db, services, peer, samples)
+            recent = await service.recent_page_samples(db, peer, samples[0]["about"])
+            summary = quality.quality(recent)
+            changed = await self._quality_changed(sid, body.call_id, body.about, summary)
+            if changed:
+                pros = await service.professional_peers(db, body.call_id, besides=peer.id)
+                user = await db.get_one(User, peer.user_id)
+        if changed and summary is not None:
+            payload = {
+                "call_id": body.call_id,
+                "peer_id": peer.id,
+                "user": person_json(user),
+                "quality": summary,
+            }
+            for pro in pros:
+                await self._sio.emit(
+                    "call:peer-quality", payload, room=peer_room(body.call_id, pro)
+                )
+        return {"ok": True}
+
+    async def _quality_changed(
+        self, sid: str, call_id: str, about: str | None, summary: dict[str, Any] | None
+    ) -> bool:
+        """Whether this page's worst level over its connections changed with this sample: the
+        professionals are told of changes, not of every sample."""
+        if summary is None:
+            return False
+        session = await self._sio.get_session(sid)
+        levels = session.setdefault("quality", {}).setdefault(call_id, {})
+        before = max((LEVELS.index(v) for v in levels.values()), default=0)
+        levels[about or ""] = summary["level"]
+        after = max(LEVELS.index(v) for v in levels.values())
+        await self._sio.save_session(sid, session)
+        summary["level"] = LEVELS[after]
+        summary["words"] = quality.LEVEL_WORDS[LEVELS[after]]
+        return after != before
+
+    async def check(self, sid: str, data: dict[str, Any]) -> dict[str, Any]:
+        """The page's device check: kept, and shown to the professionals in the call."""
+        body = parse(CheckBody, data)
+        services = self._services_of_app()
+        found = body.check.model_dump()
+        async with services.sessionmaker() as db:
+            peer = await service.active_peer_for_sid(db, body.call_id, sid)
+            if peer is None:
+                raise NotFound(NO_PEER)
+            await service.record_check(db, services, peer, found)
+            pros = await service.professional_peers(db, body.call_id, besides=peer.id)
+            user = await db.get_one(User, peer.user_id)
+        payload = {
+            "call_id": body.call_id,
+            "peer_id": peer.id,
+            "user": person_json(user),
+            "check": {**found, "problems": quality.problems_of_check(found)},
+        }
+        for pro in pros:
+            await self._sio.emit("call:peer-check", payload, room=peer_room(body.call_id, pro))
         return {"ok": True}
 
     async def leave(self, sid: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -279,6 +355,20 @@ class CallSignaling:
 
     def _here(self, room: str) -> bool:
         return next(self._sio.manager.get_participants("/", room), None) is not None
+
+    async def _replaced(self, services: Services, old: CallPeer, new: CallPeer) -> None:
+        """The person came back on another socket: their old page is told to stop (wherever
+        it is), leaves the call's rooms if it is here, and the others drop its connection now."""
+        await self._sio.emit(
+            "call:replaced",
+            {"call_id": old.call_id, "peer_id": old.id, "by": new.id},
+            # Its own socket's room, which it never leaves (over Redis, the delivery may come
+            # after the socket has left the call's rooms below).
+            to=old.sid,
+        )
+        with contextlib.suppress(KeyError):
+            await self._exit(old.sid, old.call_id, old.id)
+        await self._left(services, old, empty=False)
 
     async def _left(self, services: Services, peer: CallPeer, empty: bool) -> None:
         """After a participant left: the record keeps what the server forwarded of them, the

@@ -61,6 +61,10 @@ class Situation:
     professional: Professional
     act_date: date
     video_seconds: float = 0.0
+    # Why the video falls short, when it does, in words for the professional (from the call's
+    # proof: the other side never came, their picture never reached you, yours never reached
+    # them).
+    video_shortfall: str | None = None
     patient_birth_date: date | None = None
     pathway: Pathway | None = None
     # Information sent back to the treating doctor (needed for a coordination majoration).
@@ -267,7 +271,8 @@ def _video(s: Situation, out: Outcome, codes: list[str]) -> None:
         out.refuse(
             f"{'/'.join(codes)} : la téléconsultation doit avoir lieu en vidéo ; le relevé de "
             f"l'appel ne montre pas de vidéo dans les deux sens (au moins "
-            f"{int(MIN_VIDEO_SECONDS)} s, constaté : {int(s.video_seconds)} s).",
+            f"{int(MIN_VIDEO_SECONDS)} s, constaté : {int(s.video_seconds)} s)"
+            + (f" : {s.video_shortfall}." if s.video_shortfall else "."),
             codes[0],
         )
 

@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server import audit
 from server.billing import rules
 from server.billing.nir import NirError, parse_nir
-from server.calls.service import access_call, timeline, video_both_ways_seconds
+from server.calls.proof import Proof
+from server.calls.service import access_call, video_proof
 from server.clock import PARIS
 from server.conversations.service import ConversationView
 from server.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -108,13 +109,33 @@ async def _counted_this_year(db: AsyncSession, professional: User, year: int) ->
     return int(count or 0)
 
 
+def _shortfall(call: Call, professional: User, proof: Proof, came: bool) -> str | None:
+    """In words, what the call's record lacks for a video act (None when nothing)."""
+    if proof.seconds >= rules.MIN_VIDEO_SECONDS:
+        return None
+    # (the other side, "of" it, "to" it)
+    nurse_act = professional.role == Role.NURSE and call.nurse_id == professional.id
+    who, of, to = (
+        ("le médecin", "du médecin", "au médecin")
+        if nurse_act
+        else ("le patient", "du patient", "au patient")
+    )
+    if not came:
+        return f"{who} n'a pas rejoint l'appel"
+    if proof.one_way < rules.MIN_VIDEO_SECONDS:
+        return f"la vidéo {of} ne vous est pas parvenue"
+    if proof.other_way < rules.MIN_VIDEO_SECONDS:
+        return f"votre vidéo n'est pas parvenue {to}"
+    return "vous ne vous êtes pas vus en même temps assez longtemps"
+
+
 async def context_of(
     db: AsyncSession, services: Services, user: User, call_id: str, form: BillingForm
 ) -> Context:
     call, view = await access_call(db, user, call_id)
     professional = await _professional(db, call, view, user)
     profile = await db.get(BillingProfile, professional.id)
-    events = await timeline(db, call.id)
+    proof, came = await video_proof(db, call, view.conversation, professional)
     act_date = call.created_at.astimezone(PARIS).date()
     existing = await db.scalar(
         select(BillingRecord).where(
@@ -129,7 +150,8 @@ async def context_of(
             professional.role, professional.specialty, professional.sector
         ),
         act_date=act_date,
-        video_seconds=video_both_ways_seconds(events, services.clock.now()),
+        video_seconds=proof.seconds,
+        video_shortfall=_shortfall(call, professional, proof, came),
         patient_birth_date=form.patient.birth_date or view.patient.birth_date,
         pathway=form.pathway,
         report_sent=form.report_sent,

@@ -8,7 +8,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from server.accounts.auth import require_user
-from server.calls import service
+from server.calls import quality, service
 from server.calls.keys import SFU_CALLS
 from server.calls.turn import ice_servers
 from server.conversations import announce, model, posting
@@ -19,6 +19,7 @@ from server.http.docs import documented
 from server.http.keys import services_of
 from server.http.parsing import parse_body
 from server.http.serialize import iso, person_json
+from server.models import Role, User
 from server.services import Services
 
 routes = web.RouteTableDef()
@@ -44,8 +45,42 @@ def join_url(services: Services, call_id: str) -> str:
     return f"{services.public_url}/c/{call_id}"
 
 
+def participants_json(
+    view: service.CallView, events: list[Any] | None, viewer: User | None
+) -> list[dict[str, Any]]:
+    """One entry per person, however many connections they went through (``peer_id``: their
+    latest). Their device check and connection quality go to professionals; a patient sees
+    only their own."""
+    people: dict[str, dict[str, Any]] = {}
+    latest: dict[str, str] = {}
+    for p, u in view.peers:  # in joining order: the last one is the person's current connection
+        entry = people.setdefault(
+            u.id,
+            {"user": person_json(u), "role": u.role, "joined_at": iso(p.joined_at)},
+        )
+        entry |= {
+            "peer_id": p.id,
+            "ready_at": iso(p.ready_at),
+            "left_at": iso(p.left_at),
+            "present": p.left_at is None,
+        }
+        latest[u.id] = p.id
+    if events is not None and viewer is not None:
+        peers_of = {p.id: u.id for p, u in view.peers}
+        for user_id, entry in people.items():
+            if viewer.role == Role.PATIENT and user_id != viewer.id:
+                continue
+            mine = [e for e in events if peers_of.get(e.peer_id or "") == user_id]
+            entry["check"] = quality.latest_check(mine)
+            entry["quality"] = quality.quality(mine)
+    return list(people.values())
+
+
 def call_json(
-    services: Services, view: service.CallView, events: list[Any] | None = None
+    services: Services,
+    view: service.CallView,
+    events: list[Any] | None = None,
+    viewer: User | None = None,
 ) -> dict[str, Any]:
     call = view.call
     body: dict[str, Any] = {
@@ -59,16 +94,7 @@ def call_json(
         "nurse_id": call.nurse_id,
         "assistance": call.assistance,
         "assistance_place": call.assistance_place,
-        "participants": [
-            {
-                "peer_id": p.id,
-                "user": person_json(u),
-                "joined_at": iso(p.joined_at),
-                "ready_at": iso(p.ready_at),
-                "left_at": iso(p.left_at),
-            }
-            for p, u in view.peers
-        ],
+        "participants": participants_json(view, events, viewer),
     }
     if events is not None:
         body["timeline"] = [
@@ -83,9 +109,6 @@ def call_json(
             for e in events
             if e.kind != "stats"
         ]
-        body["video_both_ways_seconds"] = service.video_both_ways_seconds(
-            events, services.clock.now()
-        )
     return body
 
 
@@ -160,7 +183,9 @@ async def show(request: web.Request) -> web.Response:
         call, conversation = await service.access_call(db, user, request.match_info["id"])
         view = await service.call_view(db, call, conversation.conversation)
         events = await service.timeline(db, call.id)
-        body = call_json(services, view, events)
+        body = call_json(services, view, events, user)
+        proof, _ = await service.video_proof(db, call, conversation.conversation)
+        body["video_both_ways_seconds"] = proof.seconds
         body["conversation"] = {
             "id": conversation.conversation.id,
             "patient": person_json(conversation.patient),

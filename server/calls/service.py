@@ -10,6 +10,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import audit
+from server.calls import proof
 from server.clock import PARIS
 from server.conversations.service import ConversationView, find_conversation, visible_to
 from server.conversations.service import member_ids as member_ids
@@ -29,8 +30,9 @@ from server.services import Services
 
 # A call nobody is in any more ends after this delay (a reload or a network change comes back
 # well within it).
-# Quality samples kept per peer: a 45-minute call sampled every 5 s.
-MAX_STATS_PER_PEER = 600
+# Quality samples kept per peer: one per other participant (or per forwarded publisher in SFU
+# calls) every 5 s, a 45-minute call with four others.
+MAX_STATS_PER_PEER = 2200
 
 
 async def _lock_call(db: AsyncSession, call_id: str) -> None:
@@ -153,6 +155,13 @@ async def call_view(db: AsyncSession, call: Call, conversation: Conversation) ->
     return CallView(call, conversation, [(p, u) for p, u in rows])
 
 
+@dataclass(frozen=True)
+class Joined:
+    peer: CallPeer
+    others: list[tuple[CallPeer, User]]  # everyone else in the call
+    replaced: list[CallPeer]  # the person's previous connection, now gone
+
+
 async def join(
     db: AsyncSession,
     services: Services,
@@ -162,7 +171,7 @@ async def join(
     *,
     ip: str | None,
     waiting: bool = False,
-) -> tuple[CallPeer, list[tuple[CallPeer, User]]]:
+) -> Joined:
     """Enter the call. ``waiting``: from the device check, so that the connections are made
     while the participant looks at their preview; nothing of theirs is sent before ``ready``."""
     # Locked first: a join and a leave or an end of the same call queue instead of crossing.
@@ -178,16 +187,31 @@ async def join(
             .order_by(CallPeer.joined_at, CallPeer.id)
         )
     ).all()
-    # Joining again from the same socket is the same peer (idempotent). A reload is a new socket,
-    # hence a new peer; the old one is marked left when its disconnect is noticed.
+    # Joining again from the same socket is the same peer (idempotent).
     same = next((p for p, _ in active if p.sid == sid), None)
-    others = [(p, u) for p, u in active if p is not same]
     if same is not None:
+        others = [(p, u) for p, u in active if p is not same]
         if not waiting and same.ready_at is None:
             _mark_ready(db, services, call, same, others, now)
             await db.commit()
-        return same, others
+        return Joined(same, others, [])
+    # One participant per person: a reload, a network change or another tab of theirs is a new
+    # socket, which takes the place of their connection at once (the old one would otherwise
+    # stay "in the call" until its socket times out).
+    replaced = [p for p, _ in active if p.user_id == user.id]
+    others = [(p, u) for p, u in active if p.user_id != user.id]
     peer = CallPeer(id=new_id(), call_id=call.id, user_id=user.id, sid=sid, joined_at=now)
+    for old in replaced:
+        old.left_at = now
+        _event(
+            db,
+            services,
+            call.id,
+            "replaced",
+            user_id=user.id,
+            peer_id=old.id,
+            data={"by": peer.id},
+        )
     db.add(peer)
     call.empty_since = None
     if waiting:
@@ -204,7 +228,7 @@ async def join(
         resource_id=call.id,
     )
     await db.commit()
-    return peer, others
+    return Joined(peer, others, replaced)
 
 
 def _mark_ready(
@@ -381,18 +405,98 @@ async def invite_nurse(
     return call
 
 
+def page_sample(stats: dict[str, Any], about: str | None) -> dict[str, Any]:
+    """A page's quality sample, about one of its connections (``about``: the other peer, or
+    ``"sfu"``). Marked as the page's whatever it claims: only the server writes ``server``."""
+    return {**stats, "about": about, "source": "page"}
+
+
+def forwarded_samples(peer_id: str, tracks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """SFU calls: what the server itself forwarded to ``peer_id`` of each other participant's
+    video, as samples about that participant. Frames count once the peer's receiver reports on
+    the stream (RTCP receiver reports: it is running and receiving); until then, none."""
+    samples = []
+    for track in tracks:
+        if track.get("kind") != "video" or track.get("publisher_id") == peer_id:
+            continue
+        figures = (track.get("subscribers") or {}).get(peer_id)
+        if not isinstance(figures, dict):
+            continue
+        reported = "packets_lost" in figures
+        samples.append(
+            {
+                "about": track["publisher_id"],
+                "source": "server",
+                "video_in": {
+                    "frames_decoded": int(figures.get("frames") or 0) if reported else 0,
+                    "packets_lost": figures.get("packets_lost"),
+                },
+                "rtt_ms": figures.get("round_trip_ms"),
+            }
+        )
+    return samples
+
+
 async def record_stats(
-    db: AsyncSession, services: Services, peer: CallPeer, sample: dict[str, Any]
+    db: AsyncSession, services: Services, peer: CallPeer, samples: list[dict[str, Any]]
 ) -> None:
+    """Keep the samples of one round (5 s) of a peer. A sample about someone who is not a peer
+    of this call loses its ``about``: it proves nothing."""
     count = await db.scalar(
         select(func.count(CallEvent.id)).where(
             CallEvent.peer_id == peer.id, CallEvent.kind == "stats"
         )
     )
-    if (count or 0) >= MAX_STATS_PER_PEER:
+    if (count or 0) + len(samples) > MAX_STATS_PER_PEER:
         return
-    _event(db, services, peer.call_id, "stats", user_id=peer.user_id, peer_id=peer.id, data=sample)
+    others = set(
+        await db.scalars(
+            select(CallPeer.id).where(CallPeer.call_id == peer.call_id, CallPeer.id != peer.id)
+        )
+    )
+    for sample in samples:
+        if sample.get("about") not in others and sample.get("about") != "sfu":
+            sample = {**sample, "about": None}
+        _event(
+            db, services, peer.call_id, "stats", user_id=peer.user_id, peer_id=peer.id, data=sample
+        )
     await db.commit()
+
+
+async def record_check(
+    db: AsyncSession, services: Services, peer: CallPeer, check: dict[str, Any]
+) -> None:
+    """Keep what the peer's device check found (the latest one is shown)."""
+    _event(db, services, peer.call_id, "check", user_id=peer.user_id, peer_id=peer.id, data=check)
+    await db.commit()
+
+
+async def recent_page_samples(db: AsyncSession, peer: CallPeer, about: str | None) -> list[Any]:
+    """The peer's last two page samples about one connection, oldest first (for its quality)."""
+    rows = list(
+        await db.scalars(
+            select(CallEvent)
+            .where(CallEvent.peer_id == peer.id, CallEvent.kind == "stats")
+            .order_by(CallEvent.at.desc(), CallEvent.id.desc())
+            .limit(12)
+        )
+    )
+    mine = [
+        e
+        for e in rows
+        if e.data and e.data.get("source") == "page" and e.data.get("about") == about
+    ]
+    return mine[:2][::-1]
+
+
+async def professional_peers(db: AsyncSession, call_id: str, *, besides: str) -> list[str]:
+    """Active peers of professionals in the call, but ``besides``: who sees others' trouble."""
+    rows = await db.execute(
+        select(CallPeer.id, User.role)
+        .join(User, User.id == CallPeer.user_id)
+        .where(CallPeer.call_id == call_id, CallPeer.left_at.is_(None), CallPeer.id != besides)
+    )
+    return [peer_id for peer_id, role in rows if role != Role.PATIENT]
 
 
 async def record_forwarding(
@@ -422,25 +526,47 @@ async def timeline(db: AsyncSession, call_id: str) -> list[CallEvent]:
     )
 
 
-def video_both_ways_seconds(events: list[CallEvent], now: datetime) -> float:
-    """How long each of two or more peers was receiving video, from their quality samples: the
-    span during which every reporting peer's decoded-frame counter was growing."""
-    spans: dict[str, tuple[datetime, datetime]] = {}
-    last: dict[str, tuple[datetime, int]] = {}
-    for event in events:
-        if event.kind != "stats" or event.peer_id is None or not event.data:
-            continue
-        frames = int((event.data.get("video_in") or {}).get("frames_decoded") or 0)
-        previous = last.get(event.peer_id)
-        if previous is not None and frames > previous[1]:
-            start, _ = spans.get(event.peer_id, (previous[0], previous[0]))
-            spans[event.peer_id] = (start, event.at)
-        last[event.peer_id] = (event.at, frames)
-    if len(spans) < 2:
-        return 0.0
-    start = max(s for s, _ in spans.values())
-    end = min(e for _, e in spans.values())
-    return max(0.0, (end - start).total_seconds())
+def proof_sides(
+    call: Call, conversation: Conversation, coder: User | None
+) -> tuple[set[str], set[str]]:
+    """Whose video must have crossed, both ways, for ``coder``'s act: the coding professional
+    and the patient; for the nurse's own acts (TLS, TLL, TLD), the nurse's side (the nurse and
+    the patient) and the doctor. Without a coder (the call's record): the doctor who started it
+    and the patient. A nurse in the room with the patient may hold the one device there."""
+    if coder is not None and coder.role == Role.NURSE and call.nurse_id == coder.id:
+        return {coder.id, conversation.patient_id}, {call.created_by_id}
+    patient_side = {conversation.patient_id}
+    if call.nurse_id is not None and call.assistance == "in_room":
+        patient_side.add(call.nurse_id)
+    return {coder.id if coder is not None else call.created_by_id}, patient_side
+
+
+async def video_proof(
+    db: AsyncSession, call: Call, conversation: Conversation, coder: User | None = None
+) -> tuple[proof.Proof, bool]:
+    """How long the two sides of ``coder``'s act each received the other's video, and whether
+    the other side (the patient's, or for a nurse the doctor) ever came into the call."""
+    peers = list(await db.scalars(select(CallPeer).where(CallPeer.call_id == call.id)))
+    events = await db.scalars(
+        select(CallEvent)
+        .where(CallEvent.call_id == call.id, CallEvent.kind == "stats")
+        .order_by(CallEvent.at)
+    )
+    samples = [
+        sample
+        for event in events
+        if (sample := proof.sample_of(event.at, event.peer_id, event.data)) is not None
+    ]
+    side_a, side_b = proof_sides(call, conversation, coder)
+    found = proof.video_both_ways(
+        samples,
+        {p.id: p.user_id for p in peers},
+        side_a,
+        side_b,
+        sfu=call.mode == "sfu",
+    )
+    came = any(p.user_id in side_b and p.ready_at is not None for p in peers)
+    return found, came
 
 
 async def calls_of_the_day(db: AsyncSession, user: User, now: datetime) -> list[Call]:

@@ -6,10 +6,11 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
-from server.models import CallEvent, CallPeer, User
+from server.models import User
+from tests.calls import both_ways, in_call, report
 from tests.helpers import Client, connect, make_secretary, valid_rpps
 
 MakeClient = Callable[[], Client]
@@ -20,33 +21,17 @@ ADULT_BIRTH = "1985-05-12"
 async def video_call(
     doctor: Client, patient: Client, cid: str, seconds: int = 60, *, end: bool = True
 ) -> str:
-    """A call whose record shows video both ways for ``seconds`` (the quality samples the
-    pages send every 5 s)."""
+    """A call in which doctor and patient each received the other's video for ``seconds``, as
+    their pages report it over socket.io."""
     call = (await doctor.post(f"/api/conversations/{cid}/calls", {})).body
-    services = doctor.services
-    assert doctor.user and patient.user
-    async with services.sessionmaker() as db:
-        start = services.clock.now()
-        for user in (doctor.user, patient.user):
-            peer = CallPeer(
-                call_id=call["id"], user_id=user["id"], sid=f"sid-{user['id']}", joined_at=start
-            )
-            db.add(peer)
-            await db.flush()
-            for t in range(0, seconds + 1, 5):
-                db.add(
-                    CallEvent(
-                        call_id=call["id"],
-                        at=start + timedelta(seconds=t),
-                        kind="stats",
-                        user_id=user["id"],
-                        peer_id=peer.id,
-                        data={"video_in": {"frames_decoded": 30 * t}},
-                    )
-                )
-        await db.commit()
-    if end:
-        await doctor.post(f"/api/calls/{call['id']}/end")
+    d, p = await in_call(doctor, call["id"]), await in_call(patient, call["id"])
+    try:
+        await report(call["id"], both_ways(d, p), seconds)
+    finally:
+        if end:
+            await doctor.post(f"/api/calls/{call['id']}/end")
+        await d.close()
+        await p.close()
     return str(call["id"])
 
 

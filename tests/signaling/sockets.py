@@ -28,6 +28,9 @@ class Tab:
             "call:peer-left",
             "call:signal",
             "call:ended",
+            "call:replaced",
+            "call:peer-check",
+            "call:peer-quality",
         ):
             self.sio.on(name, self._recorder(name))
         # Set when the server closes the socket (or it is lost): the sentinel tests wait for.

@@ -113,9 +113,9 @@ async def test_signals_never_cross_calls_and_outsiders_cannot_join(
         "call:signal", {"call_id": call1["id"], "to": d_peer, "description": sentinel}, timeout=5
     )
     assert sent["ok"] is True
-    od2 = tabs(other_doctor)
-    await od2.connect()
-    assert (await join(od2, call2["id"]))["ok"]
+    op = tabs(other_patient)
+    await op.connect()
+    assert (await join(op, call2["id"]))["ok"]
     [signal] = await d.wait_for("call:signal")
     [joined] = await od.wait_for("call:peer-joined")
     assert signal["from"] == p_peer and signal["description"] == sentinel
@@ -172,13 +172,14 @@ async def test_waiting_room_then_ready(
     assert record["status"] == "ringing"  # nobody has come in with the doctor yet
     mine = next(x for x in record["participants"] if x["peer_id"] == waiting["peer_id"])
     assert mine["joined_at"] and mine["ready_at"] is None
-    # A second tab of the doctor's, joining now, is told the patient is still arriving.
+    # The doctor's page reloads: its new socket takes the old one's place, and is told the
+    # patient is still arriving.
     second_tab = tabs(doctor)
     await second_tab.connect()
     seen = await join(second_tab, call_id)
     assert {x["peer_id"]: x["waiting"] for x in seen["peers"]}[waiting["peer_id"]] is True
     assert (await p.sio.call("call:ready", {"call_id": call_id}, timeout=5)) == {"ok": True}
-    [ready] = await d.wait_for("call:peer-ready")
+    [ready] = await second_tab.wait_for("call:peer-ready")
     assert ready == {"call_id": call_id, "peer_id": waiting["peer_id"]}
     record = (await doctor.get(f"/api/calls/{call_id}")).body
     mine = next(x for x in record["participants"] if x["peer_id"] == waiting["peer_id"])
@@ -189,7 +190,9 @@ async def test_waiting_room_then_ready(
     assert (await p.sio.call("call:ready", {"call_id": call_id}, timeout=5)) == {"ok": True}
     assert (await join(p, call_id))["peer_id"] == waiting["peer_id"]
     record = (await doctor.get(f"/api/calls/{call_id}")).body
-    assert [e["kind"] for e in record["timeline"]].count("joined") == 3  # two doctor tabs + patient
+    kinds = [e["kind"] for e in record["timeline"]]
+    assert kinds.count("joined") == 3 and kinds.count("replaced") == 1  # the reload
+    assert [x["user"]["role"] for x in record["participants"]] == ["doctor", "patient"]
 
 
 async def test_the_sfu_peer_offers_and_refuses_what_it_cannot_use(
@@ -231,36 +234,45 @@ async def test_the_sfu_peer_offers_and_refuses_what_it_cannot_use(
 
 
 async def test_an_offer_sent_with_the_join_goes_to_the_first_one_in_the_call(
-    doctor: Client, patient: Client, tabs: Callable[[Client], Tab]
+    doctor: Client, patient: Client, make_client: MakeClient, tabs: Callable[[Client], Tab]
 ) -> None:
     """The page prepares its connection while it loads and sends the offer with its join: the
     server hands it to the first participant in the call who is not in the device check, after
     telling them who joined, and says to whom in the reply."""
     cid = await connect(doctor, patient)
-    d, d2, p = tabs(doctor), tabs(doctor), tabs(patient)
-    for tab in (d, d2, p):
-        await tab.connect()
+    nurse = make_client()
+    await nurse.register(
+        email="n@example.fr", first_name="Nina", last_name="Nurse", role="nurse", rpps=valid_rpps(9)
+    )
     call_id = (await doctor.post(f"/api/conversations/{cid}/calls", {})).body["id"]
+    await doctor.post(
+        f"/api/calls/{call_id}/invite-nurse",
+        {"nurse_id": nurse.user["id"]},  # type: ignore[index]
+    )
+    d, p, n = tabs(doctor), tabs(patient), tabs(nurse)
+    for tab in (d, p, n):
+        await tab.connect()
     offer = {"type": "offer", "sdp": "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\n"}
     # Alone in the call: nobody to hand it to (the page closes that connection).
     first = await d.sio.call("call:join", {"call_id": call_id, "offer": offer}, timeout=5)
     assert first["ok"] and first["offered_to"] is None
-    # A second tab of the doctor's, still in its device check, gets it from the one after.
-    second = await d2.sio.call(
-        "call:join", {"call_id": call_id, "waiting": True, "offer": offer}, timeout=5
-    )
-    assert second["offered_to"] == first["peer_id"]
-    [joined] = await d.wait_for("call:peer-joined")
-    [signal] = await d.wait_for("call:signal")
-    assert joined["peer_id"] == second["peer_id"]
-    assert signal == {"call_id": call_id, "from": second["peer_id"], "description": offer}
+    # The patient, still in the device check, gets it to the doctor.
     came = await p.sio.call(
         "call:join", {"call_id": call_id, "waiting": True, "offer": offer}, timeout=5
     )
-    assert came["offered_to"] == first["peer_id"]  # the one in the call, not the waiting tab
+    assert came["offered_to"] == first["peer_id"]
+    [joined] = await d.wait_for("call:peer-joined")
+    [signal] = await d.wait_for("call:signal")
+    assert joined["peer_id"] == came["peer_id"]
+    assert signal == {"call_id": call_id, "from": came["peer_id"], "description": offer}
+    # The nurse's goes to the one in the call, not to the patient still checking.
+    nurse_came = await n.sio.call(
+        "call:join", {"call_id": call_id, "waiting": True, "offer": offer}, timeout=5
+    )
+    assert nurse_came["offered_to"] == first["peer_id"]
     to_first = (await d.wait_for("call:signal", 2))[1]
-    assert to_first["from"] == came["peer_id"] and to_first["description"] == offer
-    assert "call:signal" not in d2.events
+    assert to_first["from"] == nurse_came["peer_id"] and to_first["description"] == offer
+    assert "call:signal" not in p.events
     # An offer that is not one is refused with the reason (in French, as over HTTP), and
     # nobody joins.
     for bad, why in (

@@ -109,11 +109,29 @@ async function check(camera = openCamera(), network = checkNetwork()) {
     $("advice").hidden = false;
     $("retry").hidden = false;
   }
-  await network;
+  state.check = { camera: deviceState(opened), microphone: deviceState(opened), network: await network,
+    browser: navigator.userAgent.slice(0, 200) };
+  sendCheck();
   step("network-checked");
   // Joining without a camera is allowed (the other side will hear and be heard if the micro works).
   $("join").disabled = !navigator.onLine;
   if (!cameraOk) $("join").textContent = "Rejoindre quand même";
+}
+
+// What the device check found, in the words of the contract (call:check).
+function deviceState(opened) {
+  if (opened.stream) return "ok";
+  const name = opened.error?.name;
+  if (name === "NotAllowedError" || name === "SecurityError") return "denied";
+  if (name === "NotReadableError" || name === "AbortError") return "busy";
+  return "missing";
+}
+
+// The professionals see the patient's device check on their tile: sent once the page is in
+// the call (waiting or not), again after a retry.
+function sendCheck() {
+  if (!state.check || !state.peerId || !state.socket?.connected) return;
+  state.socket.emit("call:check", { call_id: callId, check: state.check });
 }
 
 function meter(stream) {
@@ -138,21 +156,22 @@ async function checkNetwork(pending = {}) {
   const servers = pending.iceServers ? pending.iceServers.then((list) => list || [])
     : api("GET", `/api/calls/${encodeURIComponent(callId)}/ice-servers`).then((r) => r.iceServers, () => []);
   state.iceServersKnown = servers.then((list) => { state.iceServers = list; });
-  if (!navigator.onLine) { mark("check-network", "bad", "pas de connexion internet"); return; }
+  if (!navigator.onLine) { mark("check-network", "bad", "pas de connexion internet"); return { relay: "untested" }; }
   const started = performance.now();
   try {
     await (pending.health ? pending.health.then(settle) : api("GET", "/healthz"));
-  } catch { mark("check-network", "bad", "le serveur ne répond pas"); return; }
+  } catch { mark("check-network", "bad", "le serveur ne répond pas"); return { relay: "untested" }; }
   // The request's own round trip, as the browser timed it: the one made as the page began
   // waited for a connection among the page's other requests, which says nothing of the network.
   const timed = performance.getEntriesByName(new URL("/healthz", location.href).href).pop();
   const rtt = Math.round(timed?.requestStart ? timed.responseStart - timed.requestStart : performance.now() - started);
   await state.iceServersKnown;
   const hasTurn = state.iceServers.some((s) => (Array.isArray(s.urls) ? s.urls : [s.urls]).some((u) => u.startsWith("turn")));
-  if (!hasTurn) { mark("check-network", "ok", `serveur joignable (${rtt} ms)`); return; }
+  if (!hasTurn) { mark("check-network", "ok", `serveur joignable (${rtt} ms)`); return { rtt_ms: rtt, relay: "untested" }; }
   const relay = await gathersRelay(state.iceServers);
   mark("check-network", relay ? "ok" : "warn", relay ? `serveur joignable (${rtt} ms), relais disponible`
     : `serveur joignable (${rtt} ms) ; relais TURN injoignable : l'appel peut échouer sur certains réseaux`);
+  return { rtt_ms: rtt, relay: relay ? "ok" : "failed" };
 }
 
 function gathersRelay(iceServers) {
@@ -288,6 +307,12 @@ function connectSocket() {
   socket.on("call:peer-left", ({ peer_id }) => { state.present.delete(peer_id); if (state.sfu) dropTile(peer_id); else dropPeer(peer_id); });
   socket.on("call:signal", onSignal);
   socket.on("call:ended", () => finish());
+  // The same person joined from another tab or device: this page steps aside.
+  socket.on("call:replaced", ({ call_id }) => { if (call_id === callId) replaced(); });
+  // Professionals: a participant's device check and connection, on their tile.
+  socket.on("call:peer-check", ({ peer_id, check }) => note(peer_id, "check", check.problems || []));
+  socket.on("call:peer-quality", ({ peer_id, quality }) => note(peer_id, "quality",
+    quality.level === "good" ? [] : [quality.words], quality.level));
   // The server's media side of this SFU call was lost (a media node stopped): join again, and
   // the server offers a new connection from wherever the call now runs.
   socket.on("call:sfu-restart", ({ call_id }) => {
@@ -349,6 +374,7 @@ async function joinCall() {
     if (!offeredTo || !state.peers.has(offeredTo)) closeSpare(spare);
     if (state.sfu) ensurePeer(SFU, null); // one connection, to the server, which offers it
     if (waiting && state.joined) comeIn(); // "Rejoindre" was clicked while this join was on its way
+    sendCheck();
   });
 }
 
@@ -431,13 +457,34 @@ function ensurePeer(peerId, user, offering = false, spare = null) {
   return peer;
 }
 
+// A line or two on a participant's tile (kept per peer: the tile may come after the note).
+function note(peerId, kind, lines, level = "bad") {
+  const notes = state.notes || (state.notes = new Map());
+  const mine = notes.get(peerId) || {};
+  mine[kind] = { lines, level };
+  notes.set(peerId, mine);
+  showNotes(peerId);
+}
+
+function showNotes(peerId) {
+  const tile = state.peers.get(peerId)?.tile || state.tiles.get(peerId)?.tile;
+  if (!tile) return;
+  const box = tile.querySelector(".notes");
+  box.replaceChildren();
+  for (const { lines, level } of Object.values(state.notes?.get(peerId) || {})) {
+    for (const line of lines) box.append(el("p", { class: level, role: "status" }, line));
+  }
+}
+
 function makeTile(peerId) {
   const user = state.names.get(peerId);
   const video = el("video", { autoplay: true, playsinline: true });
   const tile = el("div", { class: `remote${state.waitingPeers.has(peerId) ? " waiting" : ""}`, "data-peer": peerId }, video,
     el("span", { class: "name" }, user ? user.display_name : ""),
-    el("span", { class: "arriving" }, "vérifie sa caméra et son micro…"));
+    el("span", { class: "arriving" }, "vérifie sa caméra et son micro…"),
+    el("div", { class: "notes" }));
   $("remotes").append(tile);
+  queueMicrotask(() => showNotes(peerId));
   return { tile, video };
 }
 
@@ -534,7 +581,8 @@ function dropPeer(peerId) {
 }
 
 async function sampleStats() {
-  for (const peer of state.peers.values()) {
+  // One sample per connection, saying whom it is about: the proof of video is per pair of people.
+  for (const [peerId, peer] of state.peers) {
     const sample = { video_in: {}, audio_in: {} };
     const report = await peer.pc.getStats();
     report.forEach((s) => {
@@ -543,7 +591,7 @@ async function sampleStats() {
       if (s.type === "outbound-rtp" && s.kind === "video") sample.video_out = { frames_sent: s.framesSent };
       if (s.type === "candidate-pair" && s.nominated && s.currentRoundTripTime != null) sample.rtt_ms = s.currentRoundTripTime * 1000;
     });
-    state.socket.emit("call:stats", { call_id: callId, stats: sample });
+    state.socket.emit("call:stats", { call_id: callId, about: peerId, stats: sample });
   }
 }
 
@@ -572,6 +620,23 @@ function start() {
   state.statsTimer = setInterval(sampleStats, 5000);
   state.watchdogTimer = setInterval(watchdog, 2000);
 }
+
+// Joined again elsewhere: stop sending and receiving here, and offer to take the call back.
+function replaced() {
+  state.leaving = true;
+  clearInterval(state.statsTimer);
+  clearInterval(state.watchdogTimer);
+  for (const id of [...state.peers.keys()]) dropPeer(id);
+  for (const id of [...state.tiles.keys()]) dropTile(id);
+  state.stream?.getTracks().forEach((t) => t.stop());
+  state.socket?.disconnect();
+  $("call-screen").hidden = true;
+  $("check-screen").hidden = false;
+  $("check").hidden = true;
+  $("replaced").hidden = false;
+  $("take-back").focus();
+}
+$("take-back").addEventListener("click", () => location.reload());
 
 // Professionals get the post-call panel (documents, payment, coding), once.
 function afterCall() {
