@@ -68,6 +68,15 @@ class StatsBody(BaseModel):
     about: str | None = Field(default=None, max_length=64)
 
 
+class MediaBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    call_id: str = Field(min_length=1, max_length=64)
+    camera: bool
+    microphone: bool
+    # Paused by the page itself on a poor link (the sound kept).
+    video_paused: bool = False
+
+
 class CheckBody(BaseModel):
     model_config = ConfigDict(extra="ignore")
     call_id: str = Field(min_length=1, max_length=64)
@@ -75,7 +84,7 @@ class CheckBody(BaseModel):
 
 
 NO_PEER = "Participant introuvable dans cet appel."
-LEVELS = ("good", "weak", "bad")
+
 SAMPLE_MAX = 4096
 
 
@@ -110,6 +119,7 @@ class CallSignaling:
         events.on("call:ready", self.ready)
         events.on("call:stats", self.stats)
         events.on("call:check", self.check)
+        events.on("call:media", self.media)
         events.on("call:leave", self.leave)
         sio.on("disconnect", self.disconnect)
 
@@ -274,13 +284,27 @@ class CallSignaling:
             return False
         session = await self._sio.get_session(sid)
         levels = session.setdefault("quality", {}).setdefault(call_id, {})
-        before = max((LEVELS.index(v) for v in levels.values()), default=0)
+        before = max((quality.LEVELS.index(v) for v in levels.values()), default=0)
         levels[about or ""] = summary["level"]
-        after = max(LEVELS.index(v) for v in levels.values())
+        after = max(quality.LEVELS.index(v) for v in levels.values())
         await self._sio.save_session(sid, session)
-        summary["level"] = LEVELS[after]
-        summary["words"] = quality.LEVEL_WORDS[LEVELS[after]]
+        summary["level"] = quality.LEVELS[after]
+        summary["words"] = quality.LEVEL_WORDS[quality.LEVELS[after]]
         return after != before
+
+    async def media(self, sid: str, data: dict[str, Any]) -> dict[str, Any]:
+        """What the others will not see or hear of this page, and why: their tiles say it."""
+        body = parse(MediaBody, data)
+        sender_id = ((await self._sio.get_session(sid)).get("peers") or {}).get(body.call_id)
+        if sender_id is None:
+            raise NotFound(NO_PEER)
+        await self._sio.emit(
+            "call:peer-media",
+            {"peer_id": sender_id, **body.model_dump()},
+            room=call_room(body.call_id),
+            skip_sid=sid,
+        )
+        return {"ok": True}
 
     async def check(self, sid: str, data: dict[str, Any]) -> dict[str, Any]:
         """The page's device check: kept, and shown to the professionals in the call."""

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Level = Literal["good", "weak", "bad"]
+LEVELS: tuple[Level, ...] = ("good", "weak", "bad")
 
 # Over the last two samples (5 s): share of packets lost, and round trip.
 WEAK_LOSS, BAD_LOSS = 0.03, 0.10
@@ -124,6 +125,10 @@ def quality(events: Sequence[Any]) -> dict[str, Any] | None:
     rtt = float(rtt) if isinstance(rtt, int | float) else None
     video = last.data.get("video_in") or {}
     level = level_of(rtt, lost)
+    # What the page found of its own sending (link.js): the worse of the two is shown.
+    said = last.data.get("link")
+    if said in LEVEL_WORDS and LEVELS.index(said) > LEVELS.index(level):
+        level = said
     return {
         "at": last.at.isoformat(),
         "rtt_ms": rtt,

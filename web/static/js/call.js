@@ -6,6 +6,7 @@ import { io } from "/static/vendor/socket.io.esm.min.js";
 import { ApiError, api, el, settle, watchSession } from "./api.js";
 import { showAfterCall } from "./aftercall.js";
 import { socketTransports } from "./early-socket.js";
+import { LEVELS, LinkGovernor, READ_EVERY_MS, applyLevel, readLink } from "./link.js";
 
 const $ = (id) => document.getElementById(id);
 const callId = decodeURIComponent(location.pathname.split("/").pop());
@@ -303,7 +304,11 @@ function connectSocket() {
   // The newcomer offers to those already here; they answer. Creating our side now would make
   // both ends offer at once, and candidates can be lost in that glare.
   socket.on("call:peer-joined", ({ peer_id, user, waiting }) => { state.names.set(peer_id, user); state.present.add(peer_id); setWaiting(peer_id, waiting); });
-  socket.on("call:peer-ready", ({ peer_id }) => setWaiting(peer_id, false));
+  socket.on("call:peer-ready", ({ peer_id }) => { setWaiting(peer_id, false); if (state.joined) announceMedia(); });
+  socket.on("call:peer-media", ({ peer_id, camera, microphone, video_paused }) => note(peer_id, "media", [
+    ...(video_paused ? ["Vidéo suspendue : connexion faible, le son continue."] : camera ? [] : ["Caméra coupée"]),
+    ...(microphone ? [] : ["Micro coupé"]),
+  ], "weak", video_paused));
   socket.on("call:peer-left", ({ peer_id }) => { state.present.delete(peer_id); if (state.sfu) dropTile(peer_id); else dropPeer(peer_id); });
   socket.on("call:signal", onSignal);
   socket.on("call:ended", () => finish());
@@ -458,10 +463,10 @@ function ensurePeer(peerId, user, offering = false, spare = null) {
 }
 
 // A line or two on a participant's tile (kept per peer: the tile may come after the note).
-function note(peerId, kind, lines, level = "bad") {
+function note(peerId, kind, lines, level = "bad", paused = false) {
   const notes = state.notes || (state.notes = new Map());
   const mine = notes.get(peerId) || {};
-  mine[kind] = { lines, level };
+  mine[kind] = { lines, level, paused };
   notes.set(peerId, mine);
   showNotes(peerId);
 }
@@ -471,7 +476,10 @@ function showNotes(peerId) {
   if (!tile) return;
   const box = tile.querySelector(".notes");
   box.replaceChildren();
-  for (const { lines, level } of Object.values(state.notes?.get(peerId) || {})) {
+  const notes = state.notes?.get(peerId) || {};
+  for (const [kind, { lines, level }] of Object.entries(notes)) {
+    // A paused video is said once: by the page that paused it, rather than by its quality.
+    if (kind === "quality" && notes.media?.paused) continue;
     for (const line of lines) box.append(el("p", { class: level, role: "status" }, line));
   }
 }
@@ -591,8 +599,39 @@ async function sampleStats() {
       if (s.type === "outbound-rtp" && s.kind === "video") sample.video_out = { frames_sent: s.framesSent };
       if (s.type === "candidate-pair" && s.nominated && s.currentRoundTripTime != null) sample.rtt_ms = s.currentRoundTripTime * 1000;
     });
+    const level = peer.governor?.level ?? 0;
+    Object.assign(sample, { link: LEVELS[level], video_paused: level === 2 });
     state.socket.emit("call:stats", { call_id: callId, about: peerId, stats: sample });
   }
+}
+
+// Our sending, per connection, at the level its link allows (link.js); what we show and tell.
+async function watchLinks() {
+  let changed = false;
+  for (const peer of state.peers.values()) {
+    if (!iceUp(peer.pc)) continue;
+    peer.governor ??= new LinkGovernor();
+    const before = peer.governor.level;
+    const level = peer.governor.next(await readLink(peer.pc), Date.now());
+    if (level !== before) { changed = true; await applyLevel(peer.pc, level); }
+  }
+  if (!changed) return;
+  const worst = Math.max(0, ...[...state.peers.values()].map((p) => p.governor?.level ?? 0));
+  $("link").textContent = worst === 2 ? "Connexion faible : votre vidéo est suspendue, le son est gardé."
+    : worst === 1 ? "Connexion faible : votre vidéo est réduite pour garder le son." : "";
+  $("link").hidden = worst === 0;
+  announceMedia();
+}
+
+// Tell the others what they will not see or hear of us, and why (camera or micro off, video
+// paused by a poor link): their tile says it instead of showing a black picture.
+function announceMedia() {
+  if (!state.socket?.connected || !state.peerId) return;
+  // Off means turned off here; a camera the browser refused is told by the device check.
+  const on = (tracks) => !tracks?.length || (tracks[0].enabled && tracks[0].readyState === "live");
+  const paused = [...state.peers.values()].some((p) => p.governor?.level === 2);
+  state.socket.emit("call:media", { call_id: callId, camera: on(state.stream?.getVideoTracks()),
+    microphone: on(state.stream?.getAudioTracks()), video_paused: paused });
 }
 
 function start() {
@@ -618,6 +657,8 @@ function start() {
   for (const shown of state.tiles.values()) shown.video.play().catch(() => {});
   layout();
   state.statsTimer = setInterval(sampleStats, 5000);
+  state.linkTimer = setInterval(() => watchLinks().catch((e) => console.warn("link", e)), READ_EVERY_MS);
+  announceMedia();
   state.watchdogTimer = setInterval(watchdog, 2000);
 }
 
@@ -626,6 +667,7 @@ function replaced() {
   state.leaving = true;
   clearInterval(state.statsTimer);
   clearInterval(state.watchdogTimer);
+  clearInterval(state.linkTimer);
   for (const id of [...state.peers.keys()]) dropPeer(id);
   for (const id of [...state.tiles.keys()]) dropTile(id);
   state.stream?.getTracks().forEach((t) => t.stop());
@@ -650,6 +692,7 @@ function finish() {
   state.leaving = true;
   clearInterval(state.statsTimer);
   clearInterval(state.watchdogTimer);
+  clearInterval(state.linkTimer);
   for (const id of [...state.peers.keys()]) dropPeer(id);
   for (const id of [...state.tiles.keys()]) dropTile(id);
   state.stream?.getTracks().forEach((t) => t.stop());
@@ -669,6 +712,7 @@ function toggleTrack(kind, button) {
   tracks.forEach((t) => (t.enabled = !off));
   button.setAttribute("aria-pressed", String(off));
   button.textContent = kind === "audio" ? (off ? "Micro coupé" : "Micro") : (off ? "Caméra coupée" : "Caméra");
+  announceMedia();
 }
 
 $("join").addEventListener("click", start);
