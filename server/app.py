@@ -29,6 +29,7 @@ from server.db import create_engine, create_sessionmaker, migrate
 from server.documents.routes import routes as document_routes
 from server.http.access_log import access_log_middleware
 from server.http.auth import csrf_middleware
+from server.http.completion import run_to_completion_middleware
 from server.http.headers import security_headers_middleware
 from server.http.keys import SERVICES
 from server.http.problems import problem_middleware
@@ -78,6 +79,7 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> web.Ap
     settings = settings.with_secret()
     app = web.Application(
         middlewares=[
+            run_to_completion_middleware,  # a request's transaction ends as written, always
             access_log_middleware,
             security_headers_middleware,  # outside the problem renderer: errors get them too
             problem_middleware,

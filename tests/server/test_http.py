@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import hashlib
 import logging
 import re
@@ -11,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import Client, outbox_links
+from tests.helpers import PASSWORD, Client, outbox_links
 
 MakeClient = Callable[[], Client]
 
@@ -146,3 +148,35 @@ async def test_redirects_are_logged_with_their_status(
             assert resp.status == 302
     [line] = [r.getMessage() for r in caplog.records if r.name == "teleconsult.access"]
     assert '"status": 302' in line
+
+
+async def test_a_request_whose_client_goes_away_still_finishes_its_work(
+    patient: Client, make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page that navigates away aborts its requests. The handler must not be cut in the
+    middle of its transaction: on SQLite that left the write lock held and every other request
+    waited 30 s. It finishes as written; only its answer is lost."""
+    services = patient.services
+    inside, release = asyncio.Event(), asyncio.Event()
+    verify = services.passwords.verify
+
+    async def held_verify(stored: str, password: str) -> bool:
+        inside.set()  # the sign-in's transaction is open
+        await release.wait()
+        return await verify(stored, password)
+
+    monkeypatch.setattr(services.passwords, "verify", held_verify)
+    assert patient.user is not None
+    other_device = make_client()
+    sign_in = asyncio.ensure_future(
+        other_device.post("/api/auth/login", {"email": patient.user["email"], "password": PASSWORD})
+    )
+    await inside.wait()
+    sign_in.cancel()  # the page goes away: the connection closes
+    with contextlib.suppress(asyncio.CancelledError):
+        await sign_in
+    await asyncio.sleep(0.3)  # the server sees the connection gone (and cancels its handler)
+    release.set()
+    # Other requests go through at once, and the sign-in was completed: a session was opened.
+    sessions = await asyncio.wait_for(patient.get("/api/auth/sessions"), 5)
+    assert sessions.status == 200 and len(sessions.body["items"]) == 2, sessions.body
