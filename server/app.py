@@ -13,6 +13,7 @@ from aiohttp import web
 from server import limits
 from server.accounts.admin_routes import routes as admin_routes
 from server.accounts.audit_routes import routes as audit_routes
+from server.accounts.auth import idempotency_owner
 from server.accounts.routes import routes as account_routes
 from server.billing.routes import routes as billing_routes
 from server.calls.keys import SFU_CALLS
@@ -31,6 +32,7 @@ from server.http.access_log import access_log_middleware
 from server.http.auth import csrf_middleware
 from server.http.completion import run_to_completion_middleware
 from server.http.headers import security_headers_middleware
+from server.http.idempotency import IDEMPOTENCY_OWNER, idempotency_middleware
 from server.http.keys import SERVICES
 from server.http.problems import problem_middleware
 from server.invitations.delivery import run_worker
@@ -84,6 +86,7 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> web.Ap
             security_headers_middleware,  # outside the problem renderer: errors get them too
             problem_middleware,
             csrf_middleware,
+            idempotency_middleware,  # after CSRF: a cross-site POST is refused, not replayed
         ],
         client_max_size=limits.JSON_BODY_MAX_BYTES,
     )
@@ -91,6 +94,7 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> web.Ap
     sessions = SocketSessions(sio, lambda: app[SERVICES], settings.redis_url)
     events = SocketEvents(sio, sessions, FloodGuard())
     app.middlewares.append(events.middleware())
+    app[IDEMPOTENCY_OWNER] = idempotency_owner
     register_handlers(sio, lambda: app[SERVICES], events)
     sfu = CallSignaling(sio, lambda: app[SERVICES], events, redis_url=settings.redis_url).sfu
     app[SFU_CALLS] = sfu

@@ -38,3 +38,9 @@ async def require_user(
     if roles and user.role not in roles:
         raise Forbidden("Votre profil ne permet pas cette action.")
     return user
+
+
+async def idempotency_owner(request: web.Request, db: AsyncSession) -> str | None:
+    """Whose Idempotency-Key a request carries: the signed-in user's (``http/idempotency``)."""
+    user = await optional_user(request, db)
+    return user.id if user is not None else None

@@ -13,6 +13,9 @@ from server.errors import InvalidInput, MalformedRequest, TooLarge, UnsupportedM
 
 M = TypeVar("M", bound=BaseModel)
 
+# Where a middleware that had to read the body first (``idempotency``) leaves it for the handler.
+RAW_BODY = web.RequestKey("raw_body", bytes)
+
 # pydantic error types → a sentence a person understands.
 _MESSAGES = {
     "missing": "champ obligatoire",
@@ -82,6 +85,11 @@ async def read_body(request: web.Request, max_bytes: int, too_large: str) -> byt
     the rest is read."""
     if request.content_length is not None and request.content_length > max_bytes:
         raise TooLarge(too_large)
+    cached: bytes | None = request.get(RAW_BODY)
+    if cached is not None:
+        if len(cached) > max_bytes:
+            raise TooLarge(too_large)
+        return cached
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.content.iter_any():

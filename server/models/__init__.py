@@ -16,6 +16,7 @@ from .base import Base, new_id
 from .calls import Call, CallEvent, CallPeer, CallStatus
 from .contacts import ContactRequest, ContactRequestStatus
 from .conversations import Conversation
+from .idempotency import IdempotentRequest
 from .invitations import Channel, Delivery, DeliveryStatus, Invitation, InvitationStatus
 from .messages import (
     Attachment,
@@ -48,6 +49,7 @@ __all__ = [
     "Delivery",
     "DeliveryStatus",
     "Document",
+    "IdempotentRequest",
     "Invitation",
     "InvitationStatus",
     "Message",

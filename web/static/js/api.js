@@ -8,14 +8,22 @@ export class ApiError extends Error {
   }
 }
 
-export async function api(method, path, body) {
+// ``key``: the Idempotency-Key of a creating action (see busy): the server creates once per key.
+export async function api(method, path, body, { key } = {}) {
   const options = { method, headers: {}, credentials: "same-origin" };
+  if (key) options.headers["Idempotency-Key"] = key;
   if (body !== undefined) {
     options.headers["Content-Type"] = "application/json";
     options.body = JSON.stringify(body);
   }
-  return settle(await fetch(path, options).then((response) => ({ response }), (error) => ({ error })));
+  const outcome = await fetch(path, options).then((response) => ({ response }), (error) => ({ error }));
+  if (key) { if (outcome.response) unanswered.delete(key); else unanswered.add(key); }
+  return settle(outcome);
 }
+
+// Keys whose request got no answer: the server may have done it, so a retry sends the same key.
+const unanswered = new Set();
+const newKey = () => globalThis.crypto?.randomUUID?.() || `${Date.now()}-${Math.random().toString(16).slice(2)}`;
 
 // The outcome of a fetch already made ({response} or {error}), read as api() reads its own: for
 // the requests a page starts before its modules have arrived.
@@ -44,12 +52,17 @@ export function formData(form) {
 }
 
 // Disable a form's buttons while a request runs: a second click sends nothing twice.
+// One action from a form: its buttons are disabled while it runs (a double click sends once),
+// and ``work`` gets an Idempotency-Key for its creating request, the same again if the last
+// attempt got no answer (a retry after a lost connection creates nothing more).
 export async function busy(form, work) {
   const buttons = form.querySelectorAll("button");
   buttons.forEach((b) => (b.disabled = true));
+  form.actionKey ??= newKey();
   try {
-    return await work();
+    return await work(form.actionKey);
   } finally {
+    if (!unanswered.has(form.actionKey)) form.actionKey = null;
     buttons.forEach((b) => (b.disabled = false));
   }
 }

@@ -59,9 +59,9 @@ function practitionerItem(p) {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     error.hidden = true;
-    await busy(form, async () => {
+    await busy(form, async (key) => {
       try {
-        await api("POST", "/api/contact-requests", { practitioner_id: p.id, message: message.value.trim() || null });
+        await api("POST", "/api/contact-requests", { practitioner_id: p.id, message: message.value.trim() || null }, { key });
         form.replaceChildren(el("p", { class: "alert ok", role: "status" }, "Demande envoyée. Vous serez en relation dès que le praticien l'aura acceptée."));
         await loadRequests();
       } catch (e) { showError(error, e); }

@@ -187,9 +187,9 @@ $("invite").addEventListener("submit", async (event) => {
     $("invite-error").hidden = false;
     return;
   }
-  await busy(form, async () => {
+  await busy(form, async (key) => {
     try {
-      const inv = await api("POST", "/api/invitations", data);
+      const inv = await api("POST", "/api/invitations", data, { key });
       form.reset();
       $("invite-ok").textContent = inv.delivery_status === "sent"
         ? `Invitation envoyée à ${inv.first_name} ${inv.last_name} par ${inv.channel === "sms" ? "SMS" : "e-mail"}.`
