@@ -9,6 +9,7 @@ from aiohttp import web
 from sqlalchemy import text
 
 from server.accounts.auth import optional_user
+from server.calls.service import call_has_ended
 from server.http.docs import build_openapi
 from server.http.headers import content_security_policy, inline_scripts
 from server.http.keys import services_of
@@ -29,6 +30,11 @@ def _page(name: str, csp: str | None = None) -> web.FileResponse:
 # The call page starts its camera and first requests from an inline script (no file to wait
 # for): that script, and only it, may run.
 _CALL_PAGE_CSP = content_security_policy(inline_scripts((WEB_DIR / "call.html").read_text()))
+_ENDED_CALL_PAGE = (
+    (WEB_DIR / "call.html")
+    .read_text()
+    .replace('<html lang="fr">', '<html lang="fr" data-ended="">', 1)
+)
 
 
 @routes.get("/")
@@ -71,8 +77,17 @@ async def call_page(request: web.Request) -> web.StreamResponse:
     # socket at once, without first asking who is there (the patient waits less before joining).
     async with services_of(request).sessionmaker() as db:
         user = await optional_user(request, db)
+        ended = user is not None and await call_has_ended(db, user, request.match_info["call_id"])
     if user is None:
         raise web.HTTPFound(f"/login?next={quote(request.path)}")
+    if ended:
+        # Said on the page itself, so that its first script opens no camera for a call that is
+        # over (the after-call panel and the record only).
+        return web.Response(
+            text=_ENDED_CALL_PAGE,
+            content_type="text/html",
+            headers={"Cache-Control": "no-store", "Content-Security-Policy": _CALL_PAGE_CSP},
+        )
     return _page("call.html", _CALL_PAGE_CSP)
 
 

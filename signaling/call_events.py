@@ -392,9 +392,11 @@ class CallSignaling:
         )
         with contextlib.suppress(KeyError):
             await self._exit(old.sid, old.call_id, old.id)
-        await self._left(services, old, empty=False)
+        await self._left(services, old, empty=False, replaced=True)
 
-    async def _left(self, services: Services, peer: CallPeer, empty: bool) -> None:
+    async def _left(
+        self, services: Services, peer: CallPeer, empty: bool, *, replaced: bool = False
+    ) -> None:
         """After a participant left: the record keeps what the server forwarded of them, the
         others are told, and an empty call ends after its grace unless someone comes back."""
         tracks = await self.sfu.leave(peer.call_id, peer.id)
@@ -403,7 +405,8 @@ class CallSignaling:
                 await service.record_forwarding(db, services, peer, tracks)
         await self._sio.emit(
             "call:peer-left",
-            {"call_id": peer.call_id, "peer_id": peer.id},
+            # ``replaced``: the same person is back on another connection (not a departure).
+            {"call_id": peer.call_id, "peer_id": peer.id, "replaced": replaced},
             room=call_room(peer.call_id),
         )
         if empty:

@@ -143,6 +143,15 @@ async def access_call(
     return call, view
 
 
+async def call_has_ended(db: AsyncSession, user: User, call_id: str) -> bool:
+    """Whether this user's call is over (False for one they may not see: the page says so)."""
+    try:
+        call, _ = await access_call(db, user, call_id)
+    except NotFound:
+        return False
+    return call.status == CallStatus.ENDED
+
+
 async def call_view(db: AsyncSession, call: Call, conversation: Conversation) -> CallView:
     rows = (
         await db.execute(

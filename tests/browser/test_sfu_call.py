@@ -141,7 +141,7 @@ async def test_three_party_sfu_call(
         await expect(page.locator("#remotes .remote")).to_have_count(2)
     await pages[1].screenshot(path=str(artifacts / f"sfu-call-patient-phone-{where}.png"))
     names = await pages[0].locator("#remotes .remote .name").all_inner_texts()
-    assert sorted(names) == ["Nina Nurse", "Éloïse Durand"]
+    assert sorted(names) == ["Nina Nurse · infirmier·e", "Éloïse Durand · patient"]
 
     # On the server: every track was tapped and forwarded, and not one frame was decoded or
     # encoded in this process (the browsers did all the coding). With a media node, the app's
@@ -181,6 +181,7 @@ async def test_three_party_sfu_call(
     # The nurse leaves: her tile goes from the others' pages, the call goes on, and the call
     # record keeps what was forwarded of her.
     await pages[2].get_by_role("button", name="Quitter").click()
+    await pages[2].get_by_role("dialog").get_by_role("button", name="Quitter l'appel").click()
     for page in pages[:2]:
         await expect(page.locator("#remotes .remote")).to_have_count(1)
     assert len(await router.stats(call["id"])) == 4

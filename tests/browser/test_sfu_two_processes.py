@@ -79,6 +79,7 @@ async def test_an_sfu_call_across_two_processes(
     # The patient leaves through the second process: the SFU ends her tracks, and the record
     # keeps what was forwarded of her.
     await patient.get_by_role("button", name="Quitter").click()
+    await patient.get_by_role("dialog").get_by_role("button", name="Quitter l'appel").click()
     await expect(doctor.locator("#remotes .remote")).to_have_count(0)
     deadline = time.monotonic() + 10
     while len(await routers[0].stats(call_id)) != 2:

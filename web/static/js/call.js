@@ -44,7 +44,28 @@ function showProblem(text) {
   $("problem").hidden = false;
 }
 
+// Where "Retour à la conversation" goes: the person's space, that conversation open.
+function conversationLinks() {
+  const space = state.me?.role === "patient" ? "/patient" : "/pro";
+  const cid = state.call?.conversation?.id || state.call?.conversation_id;
+  for (const a of document.querySelectorAll(".conversation-link")) a.href = cid ? `${space}#c=${encodeURIComponent(cid)}` : space;
+}
+
+// The call has ended (the server marked the page): its record, never the camera.
+async function loadEnded() {
+  const [who, call] = await Promise.all([early.me.then(settle), early.call.then(settle)].map((p) => p.then((v) => ({ v }), (e) => ({ e }))));
+  if (who.e?.status === 401) { location.href = `/login?next=${encodeURIComponent(location.pathname)}`; return; }
+  if (who.e || call.e) { showProblem((who.e || call.e).message); return; }
+  state.me = who.v;
+  state.call = call.v;
+  $("me").textContent = `${state.me.first_name} ${state.me.last_name}`;
+  conversationLinks();
+  $("ended").hidden = false;
+  afterCall();
+}
+
 async function load() {
+  if (early.ended) { await loadEnded(); return; }
   // The server only serves this page to a signed-in user (it redirects to the sign-in page
   // otherwise), so everything the device check needs starts at once: the wait before
   // "Rejoindre" is the slowest of them, not their sum.
@@ -70,6 +91,7 @@ async function load() {
   step("call-loaded");
   if (loaded.e) { drop(); state.socket.disconnect(); showProblem(loaded.e.message); return; }
   state.call = loaded.c;
+  conversationLinks();
   const c = state.call.conversation;
   $("title").textContent = state.me.role === "patient"
     ? `Téléconsultation avec ${c.practitioner.display_name}` : `Téléconsultation avec ${c.patient.first_name} ${c.patient.last_name}`;
@@ -303,13 +325,28 @@ function connectSocket() {
   socket.on("disconnect", () => { if (!state.leaving) status("Connexion perdue, reconnexion…"); });
   // The newcomer offers to those already here; they answer. Creating our side now would make
   // both ends offer at once, and candidates can be lost in that glare.
-  socket.on("call:peer-joined", ({ peer_id, user, waiting }) => { state.names.set(peer_id, user); state.present.add(peer_id); setWaiting(peer_id, waiting); });
-  socket.on("call:peer-ready", ({ peer_id }) => { setWaiting(peer_id, false); if (state.joined) announceMedia(); });
+  socket.on("call:peer-joined", ({ peer_id, user, waiting }) => {
+    state.names.set(peer_id, user); state.present.add(peer_id); setWaiting(peer_id, waiting);
+    if (state.joined && !waiting) announce(`${nameWithRole(user)} rejoint l'appel.`);
+  });
+  socket.on("call:peer-ready", ({ peer_id }) => {
+    setWaiting(peer_id, false);
+    if (!state.joined) return;
+    announceMedia();
+    const user = state.names.get(peer_id);
+    if (user) announce(`${nameWithRole(user)} rejoint l'appel.`);
+  });
   socket.on("call:peer-media", ({ peer_id, camera, microphone, video_paused }) => note(peer_id, "media", [
     ...(video_paused ? ["Vidéo suspendue : connexion faible, le son continue."] : camera ? [] : ["Caméra coupée"]),
     ...(microphone ? [] : ["Micro coupé"]),
   ], "weak", video_paused));
-  socket.on("call:peer-left", ({ peer_id }) => { state.present.delete(peer_id); if (state.sfu) dropTile(peer_id); else dropPeer(peer_id); });
+  socket.on("call:peer-left", ({ peer_id, replaced }) => {
+    state.present.delete(peer_id);
+    if (state.sfu) dropTile(peer_id); else dropPeer(peer_id);
+    // A reload or a network change comes back at once: only a real departure is said.
+    const user = state.names.get(peer_id);
+    if (user && !replaced && state.joined && !state.leaving) announce(`${user.display_name} a quitté l'appel.`, false);
+  });
   socket.on("call:signal", onSignal);
   socket.on("call:ended", () => finish());
   // The same person joined from another tab or device: this page steps aside.
@@ -440,6 +477,7 @@ function ensurePeer(peerId, user, offering = false, spare = null) {
   pc.oniceconnectionstatechange = () => {
     const s = pc.iceConnectionState;
     step(`ice-${s}`);
+    note(peerId, "ice", s === "disconnected" || s === "failed" ? ["Reconnexion…"] : [], "weak");
     if (s === "disconnected" || s === "failed") {
       status("Connexion instable, rétablissement…");
       peer.downSince ??= Date.now();
@@ -484,11 +522,23 @@ function showNotes(peerId) {
   }
 }
 
+const ROLE_LABEL = { patient: "patient", doctor: "médecin", nurse: "infirmier·e", secretary: "secrétaire" };
+const nameWithRole = (user) => `${user.display_name}${ROLE_LABEL[user.role] ? ` (${ROLE_LABEL[user.role]})` : ""}`;
+
+// A sentence everyone in the call should notice (who comes, who leaves), read out by screen
+// readers; an arrival fades after a few seconds, a departure stays until someone comes.
+function announce(text, fades = true) {
+  clearTimeout(state.announceTimer);
+  $("announce").textContent = text;
+  $("announce").hidden = false;
+  if (fades) state.announceTimer = setTimeout(() => { $("announce").hidden = true; }, 6000);
+}
+
 function makeTile(peerId) {
   const user = state.names.get(peerId);
   const video = el("video", { autoplay: true, playsinline: true });
   const tile = el("div", { class: `remote${state.waitingPeers.has(peerId) ? " waiting" : ""}`, "data-peer": peerId }, video,
-    el("span", { class: "name" }, user ? user.display_name : ""),
+    el("span", { class: "name" }, user ? user.display_name : "", user ? el("span", { class: "role" }, ` · ${ROLE_LABEL[user.role] || ""}`) : ""),
     el("span", { class: "arriving" }, "vérifie sa caméra et son micro…"),
     el("div", { class: "notes" }));
   $("remotes").append(tile);
@@ -688,7 +738,8 @@ function afterCall() {
   showAfterCall(callId, state.me, state.call).catch((e) => status(e.message));
 }
 
-function finish() {
+// Stop sending and receiving, and go back to the page's cards.
+function stopCall() {
   state.leaving = true;
   clearInterval(state.statsTimer);
   clearInterval(state.watchdogTimer);
@@ -700,8 +751,13 @@ function finish() {
   $("call-screen").hidden = true;
   $("check-screen").hidden = false;
   $("check").hidden = true;
-  $("ended").hidden = false;
   if (document.fullscreenElement) document.exitFullscreen().catch(() => {});
+}
+
+function finish() {
+  stopCall();
+  $("left").hidden = true;
+  $("ended").hidden = false;
   afterCall();
 }
 
@@ -738,7 +794,34 @@ $("switch").addEventListener("click", async () => {
     state.stream.addTrack(track);
   } catch (e) { status(ERRORS[e.name] || "Impossible de changer de caméra."); }
 });
-$("hangup").addEventListener("click", () => { state.socket?.emit("call:leave", { call_id: callId }); finish(); });
+// Leaving is not ending: the others stay in the call, and the one who left may come back.
+$("hangup").addEventListener("click", () => {
+  const others = othersPresent();
+  $("leave-who").textContent = others.length
+    ? `${others.join(", ")} ${others.length > 1 ? "restent" : "reste"} dans l'appel ; vous pourrez revenir.`
+    : "Vous pourrez revenir tant que la consultation n'est pas terminée.";
+  $("leave-dialog").showModal();
+});
+$("leave-no").addEventListener("click", () => $("leave-dialog").close());
+$("leave-yes").addEventListener("click", () => {
+  $("leave-dialog").close();
+  state.socket?.emit("call:leave", { call_id: callId });
+  const others = othersPresent();
+  if (state.me.role !== "patient") { finish(); return; }
+  stopCall();
+  $("left-others").textContent = others.length
+    ? `${others.join(", ")} ${others.length > 1 ? "sont" : "est"} toujours dans la consultation.`
+    : "La consultation n'est pas terminée.";
+  $("left").hidden = false;
+  $("come-back").focus();
+});
+$("come-back").addEventListener("click", () => location.reload());
+
+// The names of those in the call now (not in their device check).
+function othersPresent() {
+  return [...state.present].filter((id) => !state.waitingPeers.has(id))
+    .map((id) => state.names.get(id)?.display_name).filter(Boolean);
+}
 $("end").addEventListener("click", async () => {
   if (!confirm("Terminer la consultation pour tous les participants ?")) return;
   try { await api("POST", `/api/calls/${encodeURIComponent(callId)}/end`); } catch (e) { status(e.message); }
