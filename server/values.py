@@ -20,7 +20,9 @@ def normalize_email(value: str) -> str:
         # No DNS look-up: the server may have no resolver, and a typo is caught by the user anyway.
         result = validate_email(value.strip(), check_deliverability=False)
     except EmailNotValidError as exc:
-        raise ValueError(f"adresse e-mail invalide ({value.strip()!r})") from exc
+        raise ValueError(
+            "adresse e-mail invalide : elle s'écrit comme nom@exemple.fr, sans espace"
+        ) from exc
     return result.normalized.lower()
 
 

@@ -67,6 +67,14 @@ def validation_problem(error: ValidationError) -> InvalidInput:
             message = str(item.get("ctx", {}).get("error", item["msg"]))
         elif item["type"] == "string_too_short" and item.get("ctx", {}).get("min_length") == 1:
             message = "ne peut pas être vide"
+        elif item["type"] in ("string_too_short", "string_too_long"):
+            bound = "min_length" if item["type"] == "string_too_short" else "max_length"
+            count = item.get("ctx", {}).get(bound)
+            message = (
+                f"{count} caractères {'au moins' if bound == 'min_length' else 'au plus'}"
+                if count is not None
+                else _MESSAGES[item["type"]]
+            )
         elif item["type"] in _BOUNDS:
             message = _BOUNDS[item["type"]].format(**item.get("ctx", {}))
         else:

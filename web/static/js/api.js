@@ -37,10 +37,44 @@ export async function settle({ response, error }) {
   return data;
 }
 
-export function showError(element, error) {
-  element.textContent = error instanceof ApiError ? error.message : "Une erreur inattendue est survenue.";
+export function showError(element, error, form = element.closest("form")) {
+  clearFieldErrors(form);
+  const placed = form ? showFieldErrors(form, error) : 0;
+  element.textContent = placed ? (placed > 1 ? "Vérifiez les champs signalés en rouge." : "Vérifiez le champ signalé en rouge.")
+    : error instanceof ApiError ? error.message : "Une erreur inattendue est survenue.";
   element.hidden = false;
 }
+
+// Each field's error beside the field, in words, the field marked for screen readers, and the
+// focus on the first one (on a phone, the message at the top is often out of sight). Returns how
+// many were placed; the others stay in the message at the top.
+const FIELD_ERROR = "field-error";
+export function showFieldErrors(form, error) {
+  const errors = error instanceof ApiError ? error.problem?.errors || [] : [];
+  let first = null;
+  let placed = 0;
+  for (const { field, detail } of errors) {
+    const input = form.querySelector(`[name="${CSS.escape(String(field).split(".")[0])}"]`);
+    if (!input || input.closest("[hidden]")) continue;
+    const note = el("p", { class: FIELD_ERROR, id: `${input.id || input.name}-error` }, capitalize(detail));
+    (input.closest("label:not([for])") || input).insertAdjacentElement("afterend", note);
+    input.setAttribute("aria-invalid", "true");
+    input.setAttribute("aria-describedby", note.id);
+    // The first in the form's order, not in the server's.
+    if (!first || first.compareDocumentPosition(input) & Node.DOCUMENT_POSITION_PRECEDING) first = input;
+    placed += 1;
+  }
+  first?.focus();
+  return placed;
+}
+
+export function clearFieldErrors(form) {
+  if (!form) return;
+  form.querySelectorAll(`.${FIELD_ERROR}`).forEach((n) => n.remove());
+  form.querySelectorAll("[aria-invalid]").forEach((i) => { i.removeAttribute("aria-invalid"); i.removeAttribute("aria-describedby"); });
+}
+
+const capitalize = (text) => (text ? `${text[0].toUpperCase()}${text.slice(1)}${/[.!?]$/.test(text) ? "" : "."}` : "");
 
 export function formData(form) {
   const data = {};
