@@ -73,7 +73,12 @@ async def test_patient_accepts_an_emailed_invitation(
     # A too-short password is refused with a readable reason, and nothing typed is lost.
     await patient.locator("#su-password").fill("court")
     await patient.get_by_role("button", name="Créer mon compte et accepter").click()
-    await expect(patient.locator("#signup-error")).to_contain_text("au moins 10 caractères")
+    # The reason sits under the password field; the top says to look at it.
+    await expect(patient.locator("#su-password-error")).to_contain_text("au moins 10 caractères")
+    await expect(patient.locator("#su-password")).to_be_focused()
+    await expect(patient.locator("#signup-error")).to_have_text(
+        "Vérifiez le champ signalé en rouge."
+    )
     await expect(patient.locator("#su-first")).to_have_value("Éloïse")
     await patient.locator("#su-password").fill(PASSWORD)
     await patient.get_by_role("button", name="Créer mon compte et accepter").click()
