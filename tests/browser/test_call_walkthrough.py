@@ -134,3 +134,29 @@ async def test_an_ended_calls_page_never_asks_for_the_camera(
     await expect(doctor.locator("#after")).to_be_visible()
     await expect(doctor).to_have_url(re.compile(rf"/c/{call['id']}$"))
     assert await doctor.evaluate("window.__cameraAsked") == 0
+
+
+async def test_a_second_tab_takes_the_call_and_the_first_steps_aside(
+    browser: Browser,
+    start_server: Callable[..., Any],
+    client_of: Callable[[TestServer], Client],
+    artifacts: Path,
+) -> None:
+    base, doctor_api, _, cid = await doctor_and_patient(start_server, client_of)
+    call = (await doctor_api.post(f"/api/conversations/{cid}/calls", {})).body
+    doctor = await signed_in_page(browser, base, "claire.martin@example.fr")
+    first = await signed_in_page(browser, base, "eloise@example.fr", phone=True)
+    await in_the_call(doctor, base, call["id"])
+    await in_the_call(first, base, call["id"])
+    await expect(doctor.locator(".remote video")).to_be_visible()
+    second = await first.context.new_page()  # the same person, another tab
+    await in_the_call(second, base, call["id"])
+    aside = first.locator("#replaced")
+    await expect(aside).to_contain_text("Vous êtes dans l'appel sur un autre écran")
+    await expect(first.locator("#call-screen")).to_be_hidden()
+    await first.screenshot(path=str(artifacts / "call-replaced-phone.png"))
+    # One Éloïse in the doctor's call, and the departure of the old tab is not announced.
+    await expect(doctor.locator(".remote")).to_have_count(1)
+    await expect(doctor.locator("#announce")).not_to_contain_text("a quitté")
+    record = (await doctor_api.get(f"/api/calls/{call['id']}")).body
+    assert [p["role"] for p in record["participants"]] == ["doctor", "patient"]

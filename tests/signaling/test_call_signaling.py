@@ -327,3 +327,34 @@ async def test_a_page_that_leaves_and_closes_at_once_is_announced(
     await p.sio.emit("call:leave", {"call_id": call["id"]})
     [left] = await d.wait_for("call:peer-left")
     assert left["peer_id"] == p_peer
+
+
+async def test_check_and_media_reports_are_checked(
+    doctor: Client, patient: Client, tabs: Callable[[Client], Tab]
+) -> None:
+    """A page's device check and media state: only from a peer of the call, only in the
+    contract's shape, and the check reaches the professionals, never another patient's page."""
+    call, d, p, p_peer = await both_in_a_call(doctor, patient, tabs)
+    check = {"camera": "denied", "microphone": "ok", "network": {"rtt_ms": 40, "relay": "ok"}}
+    outsider = tabs(patient)
+    await outsider.connect()  # the patient's other tab, not in the call
+    for event, body in (
+        ("call:check", {"call_id": call["id"], "check": check}),
+        ("call:media", {"call_id": call["id"], "camera": False, "microphone": True}),
+    ):
+        refused = await outsider.sio.call(event, body, timeout=5)
+        assert refused["ok"] is False and refused["status"] == 404, refused
+    bad = await p.sio.call(
+        "call:check", {"call_id": call["id"], "check": {**check, "camera": "broken"}}, timeout=5
+    )
+    assert bad["ok"] is False and bad["status"] == 422
+    assert "check.camera : valeur non acceptée" in bad["detail"]
+    wrong = await p.sio.call("call:media", {"call_id": call["id"], "camera": "no"}, timeout=5)
+    assert wrong["ok"] is False and wrong["status"] == 422
+    assert await p.sio.call("call:check", {"call_id": call["id"], "check": check}, timeout=5) == {
+        "ok": True
+    }
+    [seen] = await d.wait_for("call:peer-check")
+    assert seen["peer_id"] == p_peer and seen["check"]["camera"] == "denied"
+    assert any("cadenas" in line for line in seen["check"]["problems"])
+    assert "call:peer-check" not in p.events

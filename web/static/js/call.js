@@ -714,17 +714,7 @@ function start() {
 
 // Joined again elsewhere: stop sending and receiving here, and offer to take the call back.
 function replaced() {
-  state.leaving = true;
-  clearInterval(state.statsTimer);
-  clearInterval(state.watchdogTimer);
-  clearInterval(state.linkTimer);
-  for (const id of [...state.peers.keys()]) dropPeer(id);
-  for (const id of [...state.tiles.keys()]) dropTile(id);
-  state.stream?.getTracks().forEach((t) => t.stop());
-  state.socket?.disconnect();
-  $("call-screen").hidden = true;
-  $("check-screen").hidden = false;
-  $("check").hidden = true;
+  stopCall();
   $("replaced").hidden = false;
   $("take-back").focus();
 }
