@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from email.utils import parseaddr
 
 import aiohttp
 from aiohttp import web
@@ -14,6 +15,7 @@ from server import limits
 from server.accounts.admin_routes import routes as admin_routes
 from server.accounts.audit_routes import routes as audit_routes
 from server.accounts.auth import idempotency_owner
+from server.accounts.reset_routes import routes as reset_routes
 from server.accounts.routes import routes as account_routes
 from server.billing.routes import routes as billing_routes
 from server.calls.keys import SFU_CALLS
@@ -37,6 +39,9 @@ from server.http.keys import SERVICES
 from server.http.problems import problem_middleware
 from server.invitations.delivery import run_worker
 from server.invitations.routes import routes as invitation_routes
+from server.notify.loop import run_notifier
+from server.notify.push import WebPushSender
+from server.notify.routes import routes as notification_routes
 from server.notify.senders import (
     EmailSender,
     HttpSmsSender,
@@ -122,11 +127,19 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> web.Ap
         payment_routes,
         messaging_settings_routes,
         metrics_routes,
+        notification_routes,
+        reset_routes,
         page_routes,
     ):
         app.router.add_routes(table)
     app.router.add_static("/static/", WEB_DIR / "static", append_version=False)
     return app
+
+
+def push_contact(settings: Settings) -> str:
+    """The VAPID ``sub`` claim: whom a push service writes to about this server's pushes."""
+    address = parseaddr(settings.mail_from)[1] or "no-reply@teleconsult.localhost"
+    return f"mailto:{address}"
 
 
 def payment_provider(settings: Settings, http: aiohttp.ClientSession) -> PaymentProvider:
@@ -151,6 +164,7 @@ def _services_context(
         writer: MessageWriter | None = None
         sweeper: asyncio.Task[None] | None = None
         upload_sweeper: asyncio.Task[None] | None = None
+        notifier: asyncio.Task[None] | None = None
         limiter: RateLimiter | None = None
         try:
             await migrate(engine)
@@ -184,6 +198,7 @@ def _services_context(
                 events=events,
                 attachments=AttachmentStore(settings.uploads_dir, settings.upload_max_bytes),
                 payments=payment_provider(settings, http),
+                push=WebPushSender(settings.vapid_private_key, push_contact(settings), http),
             )
             app[SERVICES] = services
             writer = MessageWriter(services.sessionmaker, clock)
@@ -192,12 +207,13 @@ def _services_context(
             if settings.delivery_worker:
                 worker = asyncio.create_task(run_worker(services), name="delivery-worker")
                 sweeper = asyncio.create_task(run_sweeper(services), name="payment-sweeper")
+                notifier = asyncio.create_task(run_notifier(services), name="notifier")
                 upload_sweeper = asyncio.create_task(
                     run_upload_sweeper(services), name="upload-sweeper"
                 )
             yield
         finally:
-            for task in (worker, sweeper, upload_sweeper):
+            for task in (worker, sweeper, upload_sweeper, notifier):
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):

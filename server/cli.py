@@ -27,6 +27,7 @@ from server.db import create_engine, create_sessionmaker, migrate
 from server.errors import AppError
 from server.events import NoEvents
 from server.models import Role, User
+from server.notify.push import NoPush
 from server.notify.senders import OutboxEmailSender, OutboxSmsSender
 from server.passwords import Passwords
 from server.payment_providers import BuiltinProvider
@@ -59,6 +60,7 @@ def _services(settings: Settings) -> tuple[Services, object]:
             events=NoEvents(),
             attachments=AttachmentStore(settings.uploads_dir, settings.upload_max_bytes),
             payments=BuiltinProvider(),  # the CLI takes no payments
+            push=NoPush(),
         ),
         engine,
     )

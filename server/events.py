@@ -6,6 +6,7 @@ one user). With Redis configured, an event published by one process reaches the 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any, Protocol
 
 
@@ -26,6 +27,11 @@ class EventPublisher(Protocol):
         """Close at once every socket of these sign-in sessions, on every process: the session
         ended (sign-out, password reset, account deactivated) and its pages must stop receiving.
         Called after the commit that ended them. ``reason`` is French, shown to the person."""
+        ...
+
+    async def online(self, user_ids: Collection[str]) -> set[str]:
+        """Which of these people have a page of the app open now, on any process (they need
+        no notification: the page tells them)."""
         ...
 
 
@@ -62,3 +68,6 @@ class NoEvents:
 
     async def end_sessions(self, session_ids: list[str], reason: str) -> None:
         return None
+
+    async def online(self, user_ids: Collection[str]) -> set[str]:
+        return set()

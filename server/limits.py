@@ -112,3 +112,22 @@ STALE_UPLOAD_SWEEP_SECONDS = 3600.0
 
 # Away mode: an auto-reply text is a sentence or two, not a letter.
 AWAY_MESSAGE_MAX_LENGTH = 1000
+
+# Notifications (domain.md §7). A push not delivered within a day is not worth delivering.
+PUSH_TTL_SECONDS = 24 * 3600
+# Browsers a person may subscribe (phones, computers at home and at work).
+PUSH_SUBSCRIPTIONS_PER_USER = 10
+# Unread messages older than this when the feature starts, or after a long outage, are not
+# notified: a notice about a week-old message is noise.
+UNREAD_NOTICE_LOOKBACK = timedelta(days=2)
+# Tests sent from the settings page: enough to try each device, not a spam relay.
+TEST_NOTICES_PER_HOUR = 5
+
+# Password reset (domain.md §7): a link or a code valid one hour, single use.
+PASSWORD_RESET_VALIDITY = timedelta(hours=1)
+# Requests per address and per account: "I did not get it" a few times, not a mail bomb.
+PASSWORD_RESETS_PER_ADDRESS_PER_HOUR = 10
+PASSWORD_RESETS_PER_ACCOUNT_PER_HOUR = 3
+# A 6-digit code has a million values: five wrong tries and the code is void.
+PASSWORD_RESET_CODE_ATTEMPTS = 5
+PASSWORD_RESET_CONFIRMS_PER_ADDRESS_PER_HOUR = 30

@@ -6,11 +6,13 @@ small): tests swap the clock or the senders by building their own.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from server.clock import Clock
 from server.db import SessionMaker
 from server.events import EventPublisher
+from server.notify.push import PushSender
+from server.notify.queue import Bell
 from server.notify.senders import EmailSender, SmsSender
 from server.passwords import Passwords
 from server.payment_providers import PaymentProvider
@@ -31,6 +33,9 @@ class Services:
     events: EventPublisher
     attachments: AttachmentStore
     payments: PaymentProvider
+    push: PushSender
+    # Wakes the notification loop after a commit that queued something urgent.
+    bell: Bell = field(default_factory=Bell)
 
     @property
     def public_url(self) -> str:

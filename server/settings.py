@@ -9,10 +9,13 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 
 class SettingsError(ValueError):
@@ -58,6 +61,21 @@ class Settings:
     password_hashing: PasswordHashing = field(default_factory=PasswordHashing)
     # Run the background delivery worker (tests drive deliveries explicitly).
     delivery_worker: bool = True
+    # Messages, documents and payment requests unread this long are notified (domain.md §7).
+    notify_delay_s: int = 300
+    # The VAPID key that signs Web Push requests (PEM or base64url raw key); generated into the
+    # data directory when unset, like the secret key.
+    vapid_private_key: str = ""
+    # Push services a browser's subscription may point at ("scheme://host[:port]" patterns):
+    # the server POSTs to the endpoint a page gives, which must not reach inside the network.
+    push_services: tuple[str, ...] = (
+        "https://fcm.googleapis.com",
+        "https://updates.push.services.mozilla.com",
+        "https://*.push.services.mozilla.com",
+        "https://web.push.apple.com",
+        "https://*.push.apple.com",
+        "https://*.notify.windows.com",
+    )
 
     @property
     def outbox_dir(self) -> Path:
@@ -80,15 +98,13 @@ class Settings:
         return urlsplit(self.effective_public_url).scheme == "https"
 
     def with_secret(self) -> Settings:
-        """Return settings whose secret key is set, generating one kept in the data directory."""
-        if self.secret_key:
-            return self
-        path = self.data_dir / "secret_key"
-        if not path.exists():
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(48))
-            path.chmod(0o600)
-        return replace(self, secret_key=path.read_text().strip())
+        """Return settings whose secret key and VAPID key are set, generating each one missing
+        once into the data directory (a restart keeps browsers' push subscriptions valid)."""
+        secret = self.secret_key or _kept_in(self.data_dir / "secret_key", _new_secret)
+        vapid = self.vapid_private_key or _kept_in(
+            self.data_dir / "vapid_private_key.pem", _new_vapid_key
+        )
+        return replace(self, secret_key=secret, vapid_private_key=vapid)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -136,6 +152,10 @@ class Settings:
                 raise SettingsError(
                     f"TC_TRUSTED_PROXIES: {proxy!r} is not an address or a network"
                 ) from exc
+        delay = opt("TC_NOTIFY_DELAY_S") or str(cls.notify_delay_s)
+        if not delay.isdigit() or not 10 <= int(delay) <= 86400:
+            raise SettingsError("TC_NOTIFY_DELAY_S must be a number of seconds (10 to 86400)")
+        notify_delay = int(delay)
         return cls(
             data_dir=Path(opt("TC_DATA_DIR") or "var"),
             database_url=opt("TC_DATABASE_URL") or "",
@@ -155,4 +175,33 @@ class Settings:
             stripe_secret_key=opt("TC_STRIPE_SECRET_KEY"),
             stripe_webhook_secret=opt("TC_STRIPE_WEBHOOK_SECRET"),
             stripe_api_base=opt("TC_STRIPE_API_BASE") or cls.stripe_api_base,
+            notify_delay_s=notify_delay,
+            vapid_private_key=opt("TC_VAPID_PRIVATE_KEY") or "",
+            push_services=tuple(
+                p.strip() for p in (opt("TC_PUSH_SERVICES") or "").split(",") if p.strip()
+            )
+            or cls.push_services,
         )
+
+
+def _kept_in(path: Path, make: Callable[[], str]) -> str:
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(make())
+        tmp.chmod(0o600)
+        tmp.replace(path)
+    return path.read_text().strip()
+
+
+def _new_secret() -> str:
+    return secrets.token_urlsafe(48)
+
+
+def _new_vapid_key() -> str:
+    key = ec.generate_private_key(ec.SECP256R1())
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import urlsplit
@@ -63,6 +63,9 @@ class SocketPublisher:
 
     async def end_sessions(self, session_ids: list[str], reason: str) -> None:
         await self._sessions.end(session_ids, reason)
+
+    async def online(self, user_ids: Collection[str]) -> set[str]:
+        return await self._sessions.presence.online(user_ids)
 
 
 class SubscribeBody(BaseModel):

@@ -30,6 +30,7 @@ import socketio
 from server.accounts.service import LiveSession, live_session
 from server.models import User
 from server.services import Services
+from signaling.presence import Presence
 
 log = logging.getLogger("teleconsult.signaling.sessions")
 
@@ -67,6 +68,7 @@ class SocketSessions:
         self._sweeper: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self._closing: set[asyncio.Task[None]] = set()
+        self.presence = Presence(redis_url)
 
     async def bind(self, sid: str, live: LiveSession, cookie_key: str) -> None:
         """A socket connected with this session's cookie (``cookie_key``: its hash)."""
@@ -75,10 +77,12 @@ class SocketSessions:
             live.user.id, live.session_id, live.valid_until, time.monotonic(), cookie_key
         )
         self._by_session.setdefault(live.session_id, set()).add(sid)
+        await self.presence.arrived(live.user.id, sid)
 
     def forget(self, sid: str) -> None:
         bound = self._bound.pop(sid, None)
         if bound is not None:
+            self.presence.left(bound.user_id, sid)
             sids = self._by_session.get(bound.session_id)
             if sids is not None:
                 sids.discard(sid)
@@ -200,5 +204,6 @@ class SocketSessions:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        await self.presence.close()
         if self._redis is not None:
             await self._redis.aclose()

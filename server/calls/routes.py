@@ -20,6 +20,7 @@ from server.http.keys import services_of
 from server.http.parsing import parse_body
 from server.http.serialize import iso, person_json
 from server.models import Role, User
+from server.notify import queue
 from server.services import Services
 
 routes = web.RouteTableDef()
@@ -139,7 +140,10 @@ async def start(request: web.Request) -> web.Response:
             ),
             ip=ip,
         )
+        if posted.created:  # a new call, not a second click joining the one under way
+            await queue.call_started(db, services.clock.now(), call.id, conversation.conversation)
         await db.commit()
+        services.bell.ring()
         message, told = await announce.prepare(db, posted)
         members = await service.member_ids(db, conversation.conversation)
         view = await service.call_view(db, call, conversation.conversation)
@@ -230,6 +234,7 @@ async def invite_nurse(request: web.Request) -> web.Response:
         )
         _, conversation = await service.access_call(db, user, call.id)
         view = await service.call_view(db, call, conversation.conversation)
+    services.bell.ring()
     await services.events.publish(
         "call:ring",
         {

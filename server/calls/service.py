@@ -26,6 +26,7 @@ from server.models import (
     User,
     new_id,
 )
+from server.notify import queue
 from server.services import Services
 
 # A call nobody is in any more ends after this delay (a reload or a network change comes back
@@ -379,6 +380,8 @@ async def invite_nurse(
     nurse = await db.get(User, nurse_id)
     if nurse is None or nurse.role != Role.NURSE or not nurse.is_active:
         raise NotFound("Infirmier introuvable.")
+    if call.nurse_id != nurse.id:  # the nurse gets the join link, once
+        queue.nurse_invited(db, services.clock.now(), call.id, nurse.id)
     call.nurse_id = nurse.id
     call.assistance = assistance
     call.assistance_place = place

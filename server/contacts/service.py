@@ -21,6 +21,7 @@ from server.models import (
     Role,
     User,
 )
+from server.notify import queue
 from server.services import Services
 from server.values import search_key
 
@@ -140,6 +141,7 @@ async def create_request(
     )
     db.add(request)
     await db.flush()
+    queue.contact_requested(db, now, request.id, practitioner.id)
     audit.record(
         db,
         services.clock,

@@ -26,6 +26,15 @@ from .messages import (
     MessagingSettings,
     ReadMark,
 )
+from .notifications import (
+    Notice,
+    NoticeKind,
+    NoticeStatus,
+    NotificationSettings,
+    PasswordReset,
+    PushSubscription,
+    UnreadNotice,
+)
 
 __all__ = [
     "PATIENT",
@@ -54,13 +63,20 @@ __all__ = [
     "InvitationStatus",
     "Message",
     "MessagingSettings",
+    "Notice",
+    "NoticeKind",
+    "NoticeStatus",
+    "NotificationSettings",
+    "PasswordReset",
     "PaymentEvent",
     "PaymentRequest",
     "PaymentStatus",
     "Practice",
+    "PushSubscription",
     "ReadMark",
     "Role",
     "SecretaryAssignment",
+    "UnreadNotice",
     "User",
     "new_id",
 ]
