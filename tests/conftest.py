@@ -22,7 +22,7 @@ from server.settings import PasswordHashing, Settings
 from tests.helpers import Client, valid_rpps
 from tests.signaling.sockets import Tab
 
-pytest_plugins = ["tests.mail", "tests.media.codecs"]
+pytest_plugins = ["tests.mail", "tests.media.codecs", "tests.push_service", "tests.sms_gateway"]
 
 PG_DSN = os.environ.get("TC_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 PG_URL = PG_DSN.replace("postgresql://", "postgresql+asyncpg://", 1)

@@ -90,6 +90,12 @@ class Client:
     async def patch(self, path: str, json: Any = None, **kw: Any) -> Reply:
         return await self.request("PATCH", path, json, **kw)
 
+    async def put(self, path: str, json: Any = None, **kw: Any) -> Reply:
+        return await self.request("PUT", path, json, **kw)
+
+    async def delete(self, path: str, json: Any = None, **kw: Any) -> Reply:
+        return await self.request("DELETE", path, json, **kw)
+
     async def register(self, *, approve: bool = True, **fields: Any) -> dict[str, Any]:
         """Signs up through the API. A doctor or nurse is then approved as the install's
         administrator would (``approve=False`` leaves them waiting)."""

@@ -40,6 +40,7 @@ _MESSAGES = {
     "float_parsing": "doit être un nombre",
     "literal_error": "valeur non acceptée",
     "enum": "valeur non acceptée",
+    "string_pattern_mismatch": "format non valable",
 }
 
 

@@ -3,13 +3,22 @@ subscriptions, and a test notice."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from fnmatch import fnmatch
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 from sqlalchemy import delete, func, select
 
 from server import limits
@@ -26,14 +35,23 @@ from server.settings import Settings
 
 routes = web.RouteTableDef()
 
-_CLOCK = r"^([01]\d|2[0-3]):[0-5]\d$"
+_CLOCK = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
+
+
+def _clock_time(value: str) -> str:
+    if not _CLOCK.fullmatch(value):
+        raise ValueError("une heure au format HH:MM, par exemple 22:00")
+    return value
+
+
+ClockTime = Annotated[str, StringConstraints(max_length=5), AfterValidator(_clock_time)]
 
 
 class QuietHours(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    from_: str = Field(alias="from", pattern=_CLOCK)
-    until: str = Field(pattern=_CLOCK)
+    from_: ClockTime = Field(alias="from")
+    until: ClockTime
 
 
 class PreferencesBody(BaseModel):

@@ -67,10 +67,9 @@ def call_started(caller: str, link: str, call_id: str) -> Words:
 def unread(author: str | None, link: str, conversation_id: str) -> Words:
     """``author``: a professional's name; None for a patient's message to a professional (a
     patient's name in a mail to the practice would say who consults)."""
-    who = author or "un patient"
     of_whom = f"de {author}" if author else "d'un patient"
     return Words(
-        subject=f"Nouveau message de {who}",
+        subject=f"Nouveau message {of_whom}",
         lines=(
             f"Vous avez un nouveau message {of_whom} sur Téléconsult.",
             "Pour le lire, ouvrez le lien ci-dessous et connectez-vous si on vous le demande.",

@@ -6,14 +6,13 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from server.clock import FakeClock
 from server.invitations.delivery import deliver_due
 from tests.helpers import PASSWORD, Client, token_of, valid_rpps
 from tests.mail import SmtpServer
+from tests.sms_gateway import SmsGateway
 
 INVITEE = {"first_name": "Éloïse", "last_name": "Durand", "email": "eloise@example.fr"}
 
@@ -99,28 +98,6 @@ async def test_delivery_gives_up_after_the_last_retry(
     assert item["status"] == "pending"  # the doctor can correct or resend
     clock.advance(timedelta(days=1))
     assert await deliver_due(doctor.services) == 0
-
-
-class SmsGateway:
-    def __init__(self) -> None:
-        self.received: list[dict[str, Any]] = []
-        self.fail_next = 0
-
-    async def handle(self, request: web.Request) -> web.Response:
-        if self.fail_next:
-            self.fail_next -= 1
-            return web.Response(status=503, text="gateway overloaded")
-        self.received.append(await request.json())
-        return web.json_response({"id": "msg-1"})
-
-
-@pytest.fixture
-async def sms_gateway(aiohttp_server: Any) -> tuple[SmsGateway, str]:
-    gateway = SmsGateway()
-    app = web.Application()
-    app.router.add_post("/send", gateway.handle)
-    server = await aiohttp_server(app)
-    return gateway, str(server.make_url("/send"))
 
 
 async def test_sms_through_the_http_gateway_with_a_retry(
