@@ -56,6 +56,39 @@ async def register_page(request: web.Request) -> web.StreamResponse:
     return _page("register.html")
 
 
+@routes.get("/forgot")
+async def forgot_page(request: web.Request) -> web.StreamResponse:
+    return _page("forgot.html")
+
+
+@routes.get("/reset/{token}")
+async def reset_page(request: web.Request) -> web.StreamResponse:
+    return _page("reset.html")
+
+
+@routes.get("/settings")
+async def settings_page(request: web.Request) -> web.StreamResponse:
+    return _page("settings.html")
+
+
+@routes.get("/sw.js")
+async def service_worker(request: web.Request) -> web.StreamResponse:
+    """At the root, so that its scope is the whole site; never cached, so an update reaches
+    browsers at their next visit."""
+    return web.FileResponse(
+        WEB_DIR / "static" / "sw.js",
+        headers={"Content-Type": "text/javascript", "Cache-Control": "no-cache"},
+    )
+
+
+@routes.get("/manifest.webmanifest")
+async def manifest(request: web.Request) -> web.StreamResponse:
+    return web.FileResponse(
+        WEB_DIR / "static" / "manifest.webmanifest",
+        headers={"Content-Type": "application/manifest+json", "Cache-Control": "no-cache"},
+    )
+
+
 @routes.get("/i/{token}")
 async def invitation_page(request: web.Request) -> web.StreamResponse:
     return _page("invitation.html")

@@ -141,7 +141,8 @@ def too_many_attempts(wait_seconds: int) -> RateLimited:
     return RateLimited(
         "Trop de tentatives de connexion. Pour protéger votre compte, réessayez dans "
         f"{_minutes(wait_seconds)}. "
-        "Si vous avez oublié votre mot de passe, contactez votre cabinet.",
+        "Si vous avez oublié votre mot de passe, choisissez « Mot de passe oublié ? » sous le "
+        "formulaire de connexion.",
         retry_after_seconds=wait_seconds,
     )
 
