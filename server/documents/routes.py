@@ -15,7 +15,7 @@ from server.http.auth import client_ip
 from server.http.docs import documented
 from server.http.keys import services_of
 from server.http.parsing import parse_body
-from server.http.serialize import iso
+from server.http.serialize import iso, person_json
 from server.models import Document
 
 routes = web.RouteTableDef()
@@ -96,3 +96,20 @@ async def list_(request: web.Request) -> web.Response:
         user = await require_user(request, db)
         documents = await service.list_documents(db, user, request.match_info["id"])
     return web.json_response({"items": [document_json(d) for d in documents]})
+
+
+@routes.get("/api/documents")
+@documented("Every document of all my conversations, newest first, with who sent it")
+async def mine(request: web.Request) -> web.Response:
+    services = services_of(request)
+    async with services.sessionmaker() as db:
+        user = await require_user(request, db)
+        found = await service.documents_of(db, user)
+    return web.json_response(
+        {
+            "items": [
+                {**document_json(document), "author": person_json(author), "filename": filename}
+                for document, author, filename in found
+            ]
+        }
+    )

@@ -16,10 +16,19 @@ from server import audit
 from server.billing import tariffs
 from server.clock import PARIS
 from server.conversations import model, posting
-from server.conversations.service import find_conversation
+from server.conversations.service import find_conversation, visible_to
 from server.documents import pdf
 from server.errors import Forbidden, InvalidInput
-from server.models import Attachment, Document, Message, Practice, Role, User, new_id
+from server.models import (
+    Attachment,
+    Conversation,
+    Document,
+    Message,
+    Practice,
+    Role,
+    User,
+    new_id,
+)
 from server.services import Services
 
 KINDS = ("prescription", "sick_leave", "other")
@@ -288,3 +297,20 @@ async def list_documents(db: AsyncSession, user: User, conversation_id: str) -> 
             .order_by(Document.created_at.desc())
         )
     )
+
+
+async def documents_of(
+    db: AsyncSession, user: User, limit: int = 200
+) -> list[tuple[Document, User, str]]:
+    """Every document of every conversation the user is a member of, newest first, with its
+    author and file name: a patient finds an ordonnance without scrolling a thread."""
+    rows = await db.execute(
+        select(Document, User, Attachment.filename)
+        .join(Conversation, Conversation.id == Document.conversation_id)
+        .join(User, User.id == Document.author_id)
+        .join(Attachment, Attachment.id == Document.attachment_id)
+        .where(visible_to(user))
+        .order_by(Document.created_at.desc())
+        .limit(limit)
+    )
+    return [(row[0], row[1], row[2]) for row in rows]

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
 
 from pypdf import PdfReader
 
+from server.clock import FakeClock
 from server.models import Practice, User
 from tests.helpers import Client, connect, make_secretary, valid_rpps
 from tests.server.test_attachments import PDF, upload
@@ -216,3 +217,51 @@ def test_pdf_without_a_unicode_font_spells_what_latin_1_lacks(monkeypatch: objec
     text = PdfReader(io.BytesIO(data)).pages[0].extract_text()
     assert "Dr Zoé Loevenbruck" in text and "Noël COEUR" in text
     assert "1. Soeur : 25 EUR -> 'remboursé' ..." in text
+
+
+async def test_the_patient_finds_every_document_of_every_conversation_newest_first(
+    doctor: Client,
+    patient: Client,
+    make_client: Callable[[], Client],
+    clock: FakeClock,
+) -> None:
+    """Two doctors, three documents: the patient's one list holds them all, each with who sent
+    it; another patient and the other doctor see only their own."""
+    other_doctor = make_client()
+    await other_doctor.register(
+        email="paul.roux@example.fr",
+        first_name="Paul",
+        last_name="Roux",
+        role="doctor",
+        rpps=valid_rpps(2),
+    )
+    first = await connect(doctor, patient)
+    second = await connect(other_doctor, patient)
+    sent = []
+    for who, cid, kind in (
+        (doctor, first, "prescription"),
+        (other_doctor, second, "sick_leave"),
+        (doctor, first, "prescription"),
+    ):
+        body: dict[str, object] = {"kind": kind}
+        body.update(
+            {"lines": ["Paracétamol 1 g"]} if kind == "prescription" else {"sick_leave_days": 2}
+        )
+        reply = await who.post(f"/api/conversations/{cid}/documents", body)
+        assert reply.status == 201, reply
+        sent.append(reply.body["document"]["id"])
+        clock.advance(timedelta(minutes=5))
+    mine = await patient.get("/api/documents")
+    assert mine.status == 200
+    assert [d["id"] for d in mine.body["items"]] == list(reversed(sent))
+    assert [d["author"]["display_name"] for d in mine.body["items"]] == [
+        "Dr Claire Martin",
+        "Dr Paul Roux",
+        "Dr Claire Martin",
+    ]
+    assert mine.body["items"][0]["filename"].endswith(".pdf")
+    theirs = await other_doctor.get("/api/documents")
+    assert [d["id"] for d in theirs.body["items"]] == [sent[1]]
+    stranger = make_client()
+    await stranger.register(email="x@example.fr", first_name="Xavier", last_name="Petit")
+    assert (await stranger.get("/api/documents")).body["items"] == []

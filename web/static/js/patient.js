@@ -42,6 +42,29 @@ async function loadConversations() {
   $("conversations-empty").hidden = data.items.length > 0;
 }
 
+const KIND = { prescription: "Ordonnance", sick_leave: "Arrêt de travail" };
+const PAYMENT = { requested: "À régler", paid: "Réglé", cancelled: "Annulée", expired: "Expirée" };
+const euros = (cents, currency) => new Intl.NumberFormat("fr-FR", { style: "currency", currency: currency || "EUR" }).format(cents / 100);
+
+// Every document and payment request of every conversation, newest first: an ordonnance is found
+// without scrolling a thread.
+async function loadPapers() {
+  const [documents, payments] = await Promise.all([api("GET", "/api/documents"), api("GET", "/api/payment-requests")]);
+  const items = [
+    ...documents.items.map((d) => ({ at: d.created_at, node: el("li", { "data-document": d.id },
+      el("span", {}, el("span", { class: "who" }, KIND[d.kind] || d.filename), el("br"),
+        el("span", { class: "meta" }, `${d.author.display_name} · ${dateFr(d.created_at)}`)),
+      el("a", { class: "button secondary", href: d.url, target: "_blank", rel: "noopener" }, "Ouvrir")) })),
+    ...payments.items.map((p) => ({ at: p.created_at, node: el("li", { "data-payment": p.id },
+      el("span", {}, el("span", { class: "who" }, `${p.label} · ${euros(p.amount_cents, p.currency)}`), el("br"),
+        el("span", { class: "meta" }, `${p.payee ? p.payee.display_name : ""} · ${dateFr(p.created_at)}`), el("br"),
+        el("span", { class: `badge ${p.status}` }, PAYMENT[p.status] || p.status)),
+      p.status === "requested" ? el("a", { class: "button", href: `/p/${p.id}` }, "Payer") : null) })),
+  ].sort((a, b) => (a.at < b.at ? 1 : -1));
+  $("papers").replaceChildren(...items.map((i) => i.node));
+  $("papers-empty").hidden = items.length > 0;
+}
+
 async function loadRequests() {
   const data = await api("GET", "/api/contact-requests");
   $("requests").replaceChildren(...data.items.map((r) => el("li", { "data-id": r.id },
@@ -102,12 +125,12 @@ async function start() {
   let refreshTimer;
   const refreshSoon = () => {
     clearTimeout(refreshTimer);
-    refreshTimer = setTimeout(() => { if (!$("home").hidden) loadConversations(); }, 300);
+    refreshTimer = setTimeout(() => { if (!$("home").hidden) { loadConversations(); loadPapers(); } }, 300);
   };
   // A page with a conversation open gets its messages instead of their activity.
   socket.on("conversation:activity", refreshSoon);
   socket.on("message:new", refreshSoon);
-  await Promise.all([loadConversations(), loadRequests()]);
+  await Promise.all([loadConversations(), loadRequests(), loadPapers()]);
   const opened = new URLSearchParams(location.hash.slice(1)).get("c");
   if (opened) openThread(opened);
 }
