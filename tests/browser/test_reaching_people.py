@@ -189,3 +189,38 @@ async def test_a_push_becomes_a_notification_when_the_doctor_starts_a_call(
     ]
     assert doctor.server.app[SERVICES] is doctor.services
     await page.context.close()
+
+
+async def test_the_patient_home_lists_documents_and_payment_requests(
+    browser: Browser,
+    start_server: Callable[..., Any],
+    client_of: Callable[[TestServer], Client],
+    artifacts: Path,
+) -> None:
+    base, doctor, _, conversation_id = await doctor_and_patient(start_server, client_of)
+    sent = await doctor.post(
+        f"/api/conversations/{conversation_id}/documents",
+        {"kind": "prescription", "lines": ["Paracétamol 1 g, 3 fois par jour"]},
+    )
+    assert sent.status == 201, sent
+    asked = await doctor.post(
+        f"/api/conversations/{conversation_id}/payment-requests",
+        {"amount_cents": 2500, "currency": "EUR", "label": "Téléconsultation"},
+    )
+    assert asked.status == 201, asked
+    page = await signed_in_page(browser, base, "eloise@example.fr", phone=True)
+    papers = page.locator("#papers li")
+    await expect(papers).to_have_count(2)
+    # Newest first: the payment request, then the prescription, each saying who sent it.
+    await expect(papers.nth(0)).to_contain_text("Téléconsultation · 25,00 €")
+    await expect(papers.nth(0)).to_contain_text("À régler")
+    await expect(papers.nth(1)).to_contain_text("Ordonnance")
+    await expect(papers.nth(1)).to_contain_text("Dr Claire Martin")
+    await papers.nth(0).get_by_role("link", name="Payer").click()
+    await page.wait_for_url(f"{base}/p/{asked.body['id']}")
+    await page.go_back()
+    await expect(papers.nth(1).get_by_role("link", name="Ouvrir")).to_have_attribute(
+        "href", f"/api/attachments/{sent.body['document']['attachment_id']}"
+    )
+    await page.screenshot(path=str(artifacts / "patient-documents-phone.png"), full_page=True)
+    await page.context.close()

@@ -32,6 +32,7 @@ async function deviceState() {
   }
   const subscription = await currentSubscription().catch(() => null);
   const on = subscription && Notification.permission === "granted";
+  $("email-to").textContent = me ? `(à ${me.email})` : "";
   $("device-state").textContent = on
     ? "Cet appareil reçoit vos notifications."
     : "Cet appareil ne reçoit pas encore vos notifications.";
