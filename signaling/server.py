@@ -202,7 +202,8 @@ def register_handlers(
             raise socketio.exceptions.ConnectionRefusedError("too many connections")
         await limiter.hit(user_key, limits.SOCKET_CONNECT_WINDOW)
         await sio.save_session(sid, {"user_id": live.user.id, "ip": ip, "audited": set()})
-        await sessions.bind(sid, live, cookie_key)
+        if not await sessions.bind(sid, live, cookie_key):
+            raise socketio.exceptions.ConnectionRefusedError("session expired")
         await sio.enter_room(sid, user_room(live.user.id))
 
     async def subscribe(sid: str, data: dict[str, Any]) -> dict[str, Any]:

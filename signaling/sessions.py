@@ -39,6 +39,7 @@ CHANNEL = "teleconsult:sessions-ended"
 # ended session reaches its sockets through ``end``); relays of ICE candidates stay cheap.
 RECHECK_SECONDS = 5.0
 SWEEP_SECONDS = 60.0
+ENDED_MEMORY_SECONDS = 60.0
 
 SESSION_EXPIRED = "Votre session a expiré. Reconnectez-vous."
 
@@ -69,15 +70,29 @@ class SocketSessions:
         self._ready = asyncio.Event()
         self._closing: set[asyncio.Task[None]] = set()
         self.presence = Presence(redis_url)
+        # Sessions ended lately (id → when): a connection that read one as live just before it
+        # ended is refused at bind. Kept long enough to cover any connection in progress.
+        self._ended: dict[str, float] = {}
 
-    async def bind(self, sid: str, live: LiveSession, cookie_key: str) -> None:
-        """A socket connected with this session's cookie (``cookie_key``: its hash)."""
+    async def bind(self, sid: str, live: LiveSession, cookie_key: str) -> bool:
+        """A socket connected with this session's cookie (``cookie_key``: its hash). False when
+        the session ended since the connection read it: the connection must be refused, or the
+        socket would outlive its session (nothing would close it)."""
         await self._start()
+        self._forget_old_endings()
+        if live.session_id in self._ended:
+            return False
         self._bound[sid] = _Bound(
             live.user.id, live.session_id, live.valid_until, time.monotonic(), cookie_key
         )
         self._by_session.setdefault(live.session_id, set()).add(sid)
         await self.presence.arrived(live.user.id, sid)
+        return True
+
+    def _forget_old_endings(self) -> None:
+        horizon = time.monotonic() - ENDED_MEMORY_SECONDS
+        for session_id in [s for s, at in self._ended.items() if at < horizon]:
+            del self._ended[session_id]
 
     def forget(self, sid: str) -> None:
         bound = self._bound.pop(sid, None)
@@ -137,6 +152,9 @@ class SocketSessions:
             )
 
     async def _close_sessions(self, session_ids: list[str], reason: str) -> None:
+        now = time.monotonic()
+        for session_id in session_ids:
+            self._ended[session_id] = now
         sids = [sid for s in session_ids for sid in self._by_session.get(s, ())]
         await self._close(sids, reason)
 

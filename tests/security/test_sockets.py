@@ -15,9 +15,11 @@ from aiohttp.test_utils import TestServer
 from sqlalchemy import func, select
 
 from server import limits
+from server.accounts.service import LiveSession, sessions_of
 from server.clock import FakeClock
-from server.models import AuditEvent
+from server.models import AuditEvent, User
 from signaling.server import SOCKET_SERVER
+from signaling.sessions import SocketSessions
 from tests.helpers import Client, connect
 from tests.signaling.sockets import Tab
 
@@ -283,3 +285,29 @@ async def test_socket_and_http_refuse_the_same_input_with_the_same_problem(
     assert over_http.body["errors"] == [{"field": "surprise", "detail": "champ inconnu"}]
     bound = await patient.get(f"/api/conversations/{cid}/messages?after_seq=-1")
     assert bound.body["detail"] == "after_seq : doit être supérieur ou égal à 0"
+
+
+async def test_a_connection_whose_session_ends_while_it_connects_is_refused(
+    patient: Client,
+) -> None:
+    """The connection reads the session as live, the session ends (signed out elsewhere), then
+    the socket would be registered: it must be refused there, since the ending has already
+    looked for that session's sockets and found none to close."""
+    services = patient.services
+    sessions = SocketSessions(socketio.AsyncServer(async_mode="aiohttp"), lambda: services, None)
+    async with services.sessionmaker() as db:
+        [row] = await sessions_of(db, services, patient.user["id"])  # type: ignore[index]
+        user = await db.get(User, patient.user["id"])  # type: ignore[index]
+        assert user is not None
+        db.expunge(user)
+    live = LiveSession(user, row.id, row.expires_at)
+    try:
+        await sessions.end([row.id], "Vous avez été déconnecté.")
+        assert await sessions.bind("sid-late", live, "cookie-hash") is False
+        assert sessions.user_id("sid-late") is None
+        # A session that did not end binds as before.
+        other = LiveSession(user, "another-session", row.expires_at)
+        assert await sessions.bind("sid-ok", other, "cookie-hash-2") is True
+        assert sessions.user_id("sid-ok") == user.id
+    finally:
+        await sessions.close()

@@ -143,8 +143,17 @@ export function sameSitePath(next) {
 // The server closes a socket whose session ended (signed out, elsewhere too; expired; account
 // closed): go to the sign-in page, which says why, and come back here after.
 export function watchSession(socket) {
-  socket.on("session:ended", ({ detail }) => {
+  const toSignIn = (detail) => {
     sessionStorage.setItem("tc-session-ended", detail || "");
     location.href = `/login?next=${encodeURIComponent(location.pathname + location.search)}`;
+  };
+  socket.on("session:ended", ({ detail }) => toSignIn(detail));
+  // The session ended before the socket could connect (signed out elsewhere at that moment):
+  // the server refuses it, and no reconnection with this cookie will do better.
+  socket.on("connect_error", async (error) => {
+    if (error?.message !== "session expired" && error?.message !== "not signed in") return;
+    socket.disconnect();
+    const me = await fetch("/api/me", { credentials: "same-origin" }).catch(() => null);
+    if (me && me.status === 401) toSignIn("Votre session a pris fin. Reconnectez-vous.");
   });
 }
