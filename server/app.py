@@ -17,6 +17,7 @@ from server.accounts.audit_routes import routes as audit_routes
 from server.accounts.auth import idempotency_owner
 from server.accounts.reset_routes import routes as reset_routes
 from server.accounts.routes import routes as account_routes
+from server.accounts.verify_routes import routes as verify_routes
 from server.billing.routes import routes as billing_routes
 from server.calls.keys import SFU_CALLS
 from server.calls.metrics import routes as metrics_routes
@@ -129,6 +130,7 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> web.Ap
         metrics_routes,
         notification_routes,
         reset_routes,
+        verify_routes,
         page_routes,
     ):
         app.router.add_routes(table)

@@ -131,3 +131,8 @@ PASSWORD_RESETS_PER_ACCOUNT_PER_HOUR = 3
 # A 6-digit code has a million values: five wrong tries and the code is void.
 PASSWORD_RESET_CODE_ATTEMPTS = 5
 PASSWORD_RESET_CONFIRMS_PER_ADDRESS_PER_HOUR = 30
+
+# Email confirmation (a patient who signed up alone): the link stays valid a week (the first
+# days of a new account), and a few may be asked for an hour.
+EMAIL_VERIFICATION_VALIDITY = timedelta(days=7)
+EMAIL_VERIFICATIONS_PER_HOUR = 3

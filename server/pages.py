@@ -66,6 +66,11 @@ async def reset_page(request: web.Request) -> web.StreamResponse:
     return _page("reset.html")
 
 
+@routes.get("/verify/{token}")
+async def verify_page(request: web.Request) -> web.StreamResponse:
+    return _page("verify.html")
+
+
 @routes.get("/settings")
 async def settings_page(request: web.Request) -> web.StreamResponse:
     return _page("settings.html")

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from server import limits
 from server.accounts import service
 from server.accounts.auth import require_user
+from server.accounts.email_verification import ask_verification
 from server.errors import Conflict, Forbidden
 from server.http.auth import SESSION_COOKIE, clear_session_cookie, client_ip, set_session_cookie
 from server.http.docs import documented
@@ -101,14 +102,17 @@ async def register(request: web.Request) -> web.Response:
                 # Anyone can type a Luhn-valid RPPS: a professional account is checked by the
                 # install's administrator before it invites or is found by patients.
                 approved=body.role == "patient",
+                email_verified=False,
             ),
             actor_id=None,
             ip=ip,
         )
+        await ask_verification(db, services, user)
         token = await service.open_session(
             db, services, user, ip=ip, user_agent=request.headers.get("User-Agent")
         )
         await db.commit()
+    services.bell.ring()
     response = web.json_response(user_json(user), status=201)
     set_session_cookie(request, response, token)
     return response

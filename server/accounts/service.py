@@ -53,6 +53,9 @@ class NewUser:
     # A professional who signs up alone waits for the administrator; accounts made by the
     # administrator or the command line are approved at once.
     approved: bool = True
+    # The address is known to be the person's: made by the administrator, or the invitation
+    # they accept was sent to it. A self sign-up confirms it by a link.
+    email_verified: bool = True
 
 
 async def email_taken(db: AsyncSession, email: str) -> bool:
@@ -106,6 +109,7 @@ async def create_user(
         is_active=True,
         created_at=now,
         approved_at=now if new.approved else None,
+        email_verified_at=now if new.email_verified else None,
     )
     db.add(user)
     try:

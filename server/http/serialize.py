@@ -38,6 +38,7 @@ def user_json(user: User) -> dict[str, Any]:
         "practice_id": user.practice_id,
         "created_at": iso(user.created_at),
         "pending_approval": user.pending_approval,
+        "email_verified": user.email_verified_at is not None,
     }
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import audit, limits
+from server.accounts.email_verification import ask_verification
 from server.accounts.service import NewUser, create_user
 from server.conversations.service import open_conversation
 from server.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound
@@ -379,10 +380,14 @@ async def accept_invitation(
                 role=Role.PATIENT,
                 phone=signup.phone or invitation.phone,
                 birth_date=signup.birth_date,  # type: ignore[arg-type]
+                # The link came by email to this very address: it is the person's.
+                email_verified=invitation.channel == "email" and invitation.email == email,
             ),
             actor_id=None,
             ip=ip,
         )
+        if user.email_verified_at is None:
+            await ask_verification(db, services, user)
         created = True
     elif user.role != Role.PATIENT:
         raise Forbidden(

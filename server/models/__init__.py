@@ -27,6 +27,7 @@ from .messages import (
     ReadMark,
 )
 from .notifications import (
+    EmailVerification,
     Notice,
     NoticeKind,
     NoticeStatus,
@@ -58,6 +59,7 @@ __all__ = [
     "Delivery",
     "DeliveryStatus",
     "Document",
+    "EmailVerification",
     "IdempotentRequest",
     "Invitation",
     "InvitationStatus",

@@ -60,6 +60,8 @@ class User(Base):
     # None: a professional who signed up alone and waits for the install's administrator (they
     # may not invite, be found or act as a professional before).
     approved_at: Mapped[datetime | None]
+    # None: an address nobody confirmed yet (a patient who signed up alone); the pages ask.
+    email_verified_at: Mapped[datetime | None]
 
     @property
     def pending_approval(self) -> bool:

@@ -17,6 +17,7 @@ class NoticeKind(enum.StrEnum):
     UNREAD = "unread"  # messages, documents, payment requests not read after the delay
     CONTACT_REQUEST = "contact_request"
     PASSWORD_RESET = "password_reset"
+    EMAIL_VERIFICATION = "email_verification"
     TEST = "test"  # "tester" on the settings page
 
 
@@ -108,6 +109,21 @@ class PasswordReset(Base):
     channel: Mapped[str] = mapped_column(String(10))  # "email" | "sms"
     secret_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)  # wrong codes typed
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class EmailVerification(Base):
+    """A link that confirms an account's address; only its token's hash is kept, made when the
+    email leaves. It proves ``email``, the address it was sent to."""
+
+    __tablename__ = "email_verifications"
+
+    id: Mapped[str] = id_column()
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    email: Mapped[str] = mapped_column(String(254))
+    secret_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]

@@ -111,6 +111,22 @@ def password_link(link: str) -> Words:
     )
 
 
+def email_confirmation(link: str) -> Words:
+    return Words(
+        subject="Confirmez votre adresse e-mail",
+        lines=(
+            "Vous venez de créer votre compte Téléconsult. Confirmez que cette adresse est "
+            "bien la vôtre : c'est ici que nous vous préviendrons des messages de vos praticiens.",
+            "Le lien est valable 7 jours.",
+            "Si vous n'avez pas créé de compte, ignorez ce message.",
+        ),
+        link=link,
+        button="Confirmer mon adresse",
+        sms="",
+        tag="verify",
+    )
+
+
 def password_code_sms(to: str, code: str) -> Sms:
     return Sms(
         to=to,

@@ -25,6 +25,7 @@ from server.models import (
     CallStatus,
     ContactRequest,
     ContactRequestStatus,
+    EmailVerification,
     Message,
     Notice,
     NoticeKind,
@@ -122,6 +123,8 @@ async def _plan(
     assert notice.subject_id is not None
     if kind == NoticeKind.PASSWORD_RESET:
         return await _password_reset(db, services, notice.subject_id, user, now)
+    if kind == NoticeKind.EMAIL_VERIFICATION:
+        return await _email_verification(db, services, notice.subject_id, user, now)
     prefs = await preferences_of(db, user.id)
     if kind == NoticeKind.TEST:
         words = texts.test_notice(_home(services, user))
@@ -199,6 +202,20 @@ async def _password_reset(
     token = new_token()
     reset.secret_hash = token_hash(token)
     words = texts.password_link(f"{services.public_url}/reset/{token}")
+    return Plan(email=words.email(user.email, texts.greeting(user.first_name)))
+
+
+async def _email_verification(
+    db: AsyncSession, services: Services, verification_id: str, user: User, now: datetime
+) -> Plan | Skip:
+    verification = await db.get(EmailVerification, verification_id)
+    if verification is None or verification.used_at is not None or verification.expires_at <= now:
+        return Skip("link used or expired")
+    if user.email_verified_at is not None or user.email != verification.email:
+        return Skip("address already confirmed or changed")
+    token = new_token()
+    verification.secret_hash = token_hash(token)
+    words = texts.email_confirmation(f"{services.public_url}/verify/{token}")
     return Plan(email=words.email(user.email, texts.greeting(user.first_name)))
 
 

@@ -21,6 +21,7 @@ from server.notify.loop import notify_once
 from server.services import Services
 from tests.browser.pages import PHONE, doctor_and_patient, signed_in_page
 from tests.helpers import Client
+from tests.mail import free_port
 from tests.push_service import PushService
 
 NEW_PASSWORD = "le chat dort sur le canapé"
@@ -224,3 +225,44 @@ async def test_the_patient_home_lists_documents_and_payment_requests(
     )
     await page.screenshot(path=str(artifacts / "patient-documents-phone.png"), full_page=True)
     await page.context.close()
+
+
+async def test_a_patient_who_signed_up_alone_confirms_the_address(
+    browser: Browser,
+    start_server: Callable[..., Any],
+    outbox: Path,
+    artifacts: Path,
+) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = await start_server(port=port, public_url=base)
+    context = await browser.new_context(locale="fr-FR", **PHONE)
+    page = await context.new_page()
+    await page.goto(f"{base}/register")
+    await page.get_by_label("Prénom").fill("Jeanne")
+    await page.get_by_label("Nom", exact=True).fill("Moreau")
+    await page.get_by_label("Adresse e-mail").fill("jeanne.moreau@example.fr")
+    await page.get_by_label("Mot de passe").fill("un mot de passe solide")
+    await page.get_by_role("button", name="Créer mon compte").click()
+    await page.wait_for_url(f"{base}/patient")
+    banner = page.locator("#verify-banner")
+    await expect(banner).to_contain_text("nous avons envoyé un lien à jeanne.moreau@example.fr")
+    await page.screenshot(path=str(artifacts / "confirm-address-banner-phone.png"))
+    await notify_once(server.app[SERVICES])
+    messages = [
+        email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
+        for p in outbox.iterdir()
+        if p.suffix == ".eml"
+    ]
+    [mail] = [m for m in messages if m["Subject"] == "Confirmez votre adresse e-mail"]
+    text = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    [link] = re.findall(rf"{re.escape(base)}/verify/[A-Za-z0-9_-]+", text)
+    await page.goto(link)
+    await expect(page.get_by_role("status")).to_contain_text(
+        "votre adresse jeanne.moreau@example.fr est confirmée"
+    )
+    await page.get_by_role("link", name="Aller à mon espace").click()
+    await page.wait_for_url(f"{base}/patient")
+    await expect(page.locator("#me")).not_to_be_empty()
+    await expect(banner).to_have_count(0)
+    await context.close()

@@ -1,6 +1,7 @@
 import { io } from "/static/vendor/socket.io.esm.min.js";
 import { ApiError, api, busy, dateFr, dateTimeFr, el, formData, logout, showError, watchSession } from "./api.js";
 import { listenForCalls } from "./ring.js";
+import { showVerifyBanner } from "./verify-banner.js";
 import { Thread } from "./thread.js";
 
 const $ = (id) => document.getElementById(id);
@@ -301,6 +302,7 @@ async function start() {
     $("pending").hidden = false;
     return;
   }
+  showVerifyBanner(me, document.querySelector("main").firstElementChild);
   const practitioner = me.role === "doctor" || me.role === "nurse";
   $("tab-invitations").hidden = !practitioner;
   $("tab-requests").hidden = !practitioner;
