@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from fnmatch import fnmatch
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -20,18 +20,22 @@ from pydantic import (
     model_validator,
 )
 from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from server import limits
+from server import audit, limits
 from server.accounts.auth import require_user
 from server.errors import InvalidInput
+from server.http.auth import client_ip
 from server.http.docs import documented
 from server.http.keys import services_of
 from server.http.parsing import parse_body
-from server.models import NoticeKind, PushSubscription, new_id
+from server.models import NoticeKind, PushSubscription, User, new_id
 from server.notify.preferences import Preferences, preferences_of, save_preferences
 from server.notify.push import load_key, public_key_b64
 from server.notify.queue import add_notice
+from server.services import Services
 from server.settings import Settings
+from server.values import MaybePhone
 
 routes = web.RouteTableDef()
 
@@ -61,6 +65,10 @@ class PreferencesBody(BaseModel):
     sms: bool = True
     push: bool = True
     quiet_hours: QuietHours | None = None
+    # Changing the mobile number (where SMS codes go) asks for the password: a session left
+    # open on a shared computer must not hand the account over.
+    phone: MaybePhone | Literal[""] = ""
+    current_password: str | None = Field(default=None, max_length=limits.PASSWORD_MAX_LENGTH)
 
     @model_validator(mode="after")
     def distinct_hours(self) -> PreferencesBody:
@@ -147,6 +155,10 @@ async def put_preferences(request: web.Request) -> web.Response:
     async with services.sessionmaker() as db:
         user = await require_user(request, db, allow_pending=True)
         body = await parse_body(request, PreferencesBody)
+        if body.phone != "" and body.phone != user.phone:
+            await _change_phone(
+                services, user, body.phone, body.current_password, client_ip(request), db
+            )
         prefs = Preferences(
             email=body.email,
             sms=body.sms,
@@ -158,6 +170,34 @@ async def put_preferences(request: web.Request) -> web.Response:
         await db.commit()
         devices = await _devices(db, user.id)
     return web.json_response(_preferences_json(prefs, user.phone, devices))
+
+
+WRONG_PASSWORD = "Mot de passe incorrect : le numéro n'a pas été changé."
+
+
+async def _change_phone(
+    services: Services,
+    user: User,
+    phone: str | None,
+    password: str | None,
+    ip: str | None,
+    db: AsyncSession,
+) -> None:
+    if not password or not await services.passwords.verify(user.password_hash, password):
+        raise InvalidInput(
+            WRONG_PASSWORD,
+            extra={"errors": [{"field": "current_password", "detail": WRONG_PASSWORD}]},
+        )
+    audit.record(
+        db,
+        services.clock,
+        "account.phone_changed",
+        actor_id=user.id,
+        ip=ip,
+        resource_type="user",
+        resource_id=user.id,
+    )
+    user.phone = phone
 
 
 @routes.get("/api/push/key")

@@ -20,7 +20,7 @@ from server.models import Notice, NoticeStatus
 from server.notify.loop import notify_once
 from server.notify.preferences import Preferences, quiet_until
 from server.services import Services
-from tests.helpers import Client, valid_rpps
+from tests.helpers import PASSWORD, Client, valid_rpps
 from tests.mail import SmtpServer
 from tests.push_service import Browser, PushService
 from tests.signaling.sockets import Tab
@@ -402,3 +402,25 @@ async def test_tester_sends_one_notice_on_every_channel(practice: Practice) -> N
     assert [p["tag"] for p in practice.phone.received] == ["test"]
     assert len(practice.sms.received) == 1
     assert len(practice.emails_to("eloise.durand@example.fr")) == 1
+
+
+async def test_changing_the_mobile_number_asks_for_the_password(practice: Practice) -> None:
+    prefs = {"email": True, "sms": True, "push": True, "quiet_hours": None}
+    wrong = await practice.patient.put(
+        "/api/me/notifications", {**prefs, "phone": "07 81 23 45 67", "current_password": "non"}
+    )
+    assert wrong.status == 422 and wrong.body["errors"][0]["field"] == "current_password"
+    assert (await practice.patient.get("/api/me")).body["phone"] == "+33612345678"
+    changed = await practice.patient.put(
+        "/api/me/notifications",
+        {**prefs, "phone": "07 81 23 45 67", "current_password": PASSWORD},
+    )
+    assert changed.status == 200 and changed.body["phone"] == "+33781234567"
+    # The same number again, or none given: nothing to confirm.
+    same = await practice.patient.put("/api/me/notifications", {**prefs, "phone": "0781234567"})
+    assert same.status == 200
+    assert (await practice.patient.put("/api/me/notifications", prefs)).status == 200
+    removed = await practice.patient.put(
+        "/api/me/notifications", {**prefs, "phone": "", "current_password": PASSWORD}
+    )
+    assert removed.body["phone"] is None

@@ -8,11 +8,21 @@ let me = null;
 function showQuiet() { $("quiet-hours").hidden = !$("quiet").checked; }
 $("quiet").addEventListener("change", showQuiet);
 
+const french = (phone) => (phone || "").replace(/^\+33(\d)(\d{2})(\d{2})(\d{2})(\d{2})$/, "0$1 $2 $3 $4 $5");
+let savedPhone = "";
+$("phone").addEventListener("input", () => {
+  $("confirm-phone").hidden = $("phone").value.replace(/\s/g, "") === savedPhone.replace(/\s/g, "");
+});
+
 function fill(prefs) {
+  savedPhone = french(prefs.phone);
+  $("phone").value = savedPhone;
+  $("current_password").value = "";
+  $("confirm-phone").hidden = true;
   $("email").checked = prefs.email;
   $("sms").checked = prefs.sms && Boolean(prefs.phone);
   $("sms").disabled = !prefs.phone;
-  $("sms-to").textContent = prefs.phone ? `(au ${prefs.phone.replace(/^\+33(\d)(\d{2})(\d{2})(\d{2})(\d{2})$/, "0$1 $2 $3 $4 $5")})` : "(aucun numéro de portable dans votre compte)";
+  $("sms-to").textContent = prefs.phone ? `(au ${french(prefs.phone)})` : "(aucun numéro de portable dans votre compte)";
   $("push").checked = prefs.push;
   const n = prefs.push_devices;
   $("devices").textContent = n ? `(${n} appareil${n > 1 ? "s" : ""})` : "(aucun appareil pour l'instant)";
@@ -60,6 +70,10 @@ form.addEventListener("submit", async (event) => {
     push: $("push").checked,
     quiet_hours: $("quiet").checked ? { from: $("quiet_from").value, until: $("quiet_until").value } : null,
   };
+  if (!$("confirm-phone").hidden) {
+    body.phone = $("phone").value.trim();
+    body.current_password = $("current_password").value;
+  }
   await busy(form, async () => {
     try {
       fill(await api("PUT", "/api/me/notifications", body));
