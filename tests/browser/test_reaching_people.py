@@ -224,6 +224,14 @@ async def test_the_patient_home_lists_documents_and_payment_requests(
         "href", f"/api/attachments/{sent.body['document']['attachment_id']}"
     )
     await page.screenshot(path=str(artifacts / "patient-documents-phone.png"), full_page=True)
+    # The home offers alerts on this device once; "Non merci" is remembered.
+    offer = page.locator("#push-offer")
+    await expect(offer).to_contain_text("Être prévenu sur cet appareil")
+    await offer.get_by_role("button", name="Non merci").click()
+    await expect(offer).to_have_count(0)
+    await page.reload()
+    await expect(papers).to_have_count(2)
+    await expect(offer).to_have_count(0)
     await page.context.close()
 
 

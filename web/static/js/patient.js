@@ -1,5 +1,6 @@
 import { io } from "/static/vendor/socket.io.esm.min.js";
 import { ApiError, api, busy, dateFr, dateTimeFr, el, logout, showError, watchSession } from "./api.js";
+import { offerPush } from "./push-offer.js";
 import { showVerifyBanner } from "./verify-banner.js";
 import { listenForCalls } from "./ring.js";
 import { Thread } from "./thread.js";
@@ -120,6 +121,7 @@ async function start() {
   if (me.role !== "patient") { location.href = "/pro"; return; }
   $("me").textContent = `${me.first_name} ${me.last_name}`;
   showVerifyBanner(me, document.querySelector("main").firstElementChild);
+  offerPush($("find")).catch(() => {});
   // A WebSocket refused (some hospital proxies do): long-polling over plain HTTP instead.
   socket = io({ transports: ["websocket", "polling"], tryAllTransports: true });
   listenForCalls(socket);
