@@ -15,6 +15,7 @@ from server import limits
 from server.accounts.admin_routes import routes as admin_routes
 from server.accounts.audit_routes import routes as audit_routes
 from server.accounts.auth import idempotency_owner
+from server.accounts.notification_routes import routes as notification_routes
 from server.accounts.reset_routes import routes as reset_routes
 from server.accounts.routes import routes as account_routes
 from server.accounts.verify_routes import routes as verify_routes
@@ -41,9 +42,8 @@ from server.http.problems import problem_middleware
 from server.invitations.delivery import run_worker
 from server.invitations.routes import routes as invitation_routes
 from server.notify.loop import run_notifier
-from server.notify.push import WebPushSender
-from server.notify.routes import routes as notification_routes
-from server.notify.senders import (
+from server.outbound.push import WebPushSender
+from server.outbound.senders import (
     EmailSender,
     HttpSmsSender,
     OutboxEmailSender,

@@ -27,8 +27,8 @@ from server.db import create_engine, create_sessionmaker, migrate
 from server.errors import AppError
 from server.events import NoEvents
 from server.models import Role, User
-from server.notify.push import NoPush
-from server.notify.senders import OutboxEmailSender, OutboxSmsSender
+from server.outbound.push import NoPush
+from server.outbound.senders import OutboxEmailSender, OutboxSmsSender
 from server.passwords import Passwords
 from server.payment_providers import BuiltinProvider
 from server.ratelimit import RateLimiter

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from server.clock import Clock
 from server.db import SessionMaker
 from server.events import EventPublisher
-from server.notify.push import PushSender
-from server.notify.queue import Bell
-from server.notify.senders import EmailSender, SmsSender
+from server.outbound.bell import Bell
+from server.outbound.push import PushSender
+from server.outbound.senders import EmailSender, SmsSender
 from server.passwords import Passwords
 from server.payment_providers import PaymentProvider
 from server.ratelimit import RateLimiter

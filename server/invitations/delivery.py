@@ -18,8 +18,8 @@ from sqlalchemy import ColumnElement, and_, or_, select, update
 from server import limits
 from server.invitations.service import effective_status
 from server.models import Channel, Delivery, DeliveryStatus, Invitation, InvitationStatus, User
-from server.notify.senders import DeliveryError
 from server.notify.templates import invitation_email, invitation_sms
+from server.outbound.senders import DeliveryError
 from server.services import Services
 from server.tokens import new_token, token_hash
 

@@ -7,33 +7,12 @@ it is still worth sending. ``dedupe_key`` makes each notice once per event and p
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.models import Conversation, Notice, NoticeKind, NoticeStatus, UnreadNotice
-
-
-class Bell:
-    """Wakes this process's worker at once after a commit that queued something urgent (a
-    call's join link), instead of at its next poll."""
-
-    def __init__(self) -> None:
-        self._event: asyncio.Event | None = None
-
-    def ring(self) -> None:
-        if self._event is not None:
-            self._event.set()
-
-    async def wait(self, seconds: float) -> None:
-        if self._event is None:
-            self._event = asyncio.Event()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._event.wait(), seconds)
-        self._event.clear()
 
 
 def add_notice(

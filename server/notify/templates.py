@@ -6,7 +6,7 @@ from datetime import datetime
 from html import escape
 
 from server.clock import PARIS
-from server.notify.senders import Email, Sms
+from server.outbound.senders import Email, Sms
 
 
 def _date_fr(moment: datetime) -> str:

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from html import escape
 
-from server.notify.push import Push
-from server.notify.senders import Email, Sms
+from server.outbound.push import Push
+from server.outbound.senders import Email, Sms
 
 _AUTOMATIC = "Ce message est envoyé automatiquement par Téléconsult : n'y répondez pas."
 

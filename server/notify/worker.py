@@ -39,8 +39,8 @@ from server.models import (
 )
 from server.notify import texts
 from server.notify.preferences import Preferences, preferences_of, quiet_until
-from server.notify.push import Endpoint, Push, SubscriptionGone
-from server.notify.senders import DeliveryError, Email, Sms
+from server.outbound.push import Endpoint, Push, SubscriptionGone
+from server.outbound.senders import DeliveryError, Email, Sms
 from server.services import Services
 from server.tokens import new_token, token_hash
 

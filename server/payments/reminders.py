@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server.billing.rules import euros
 from server.conversations import announce, model, posting
 from server.models import Conversation, PaymentRequest, PaymentStatus, User
-from server.notify.senders import DeliveryError, Email
+from server.outbound.senders import DeliveryError, Email
 from server.payments.service import pay_url
 from server.services import Services
 

@@ -19,7 +19,7 @@ from py_vapid import Vapid  # type: ignore[import-untyped]
 from pywebpush import WebPushException, webpush_async  # type: ignore[import-untyped]
 
 from server import limits
-from server.notify.senders import DeliveryError
+from server.outbound.senders import DeliveryError
 
 
 @dataclass(frozen=True)

@@ -31,8 +31,8 @@ from server.http.keys import services_of
 from server.http.parsing import parse_body
 from server.models import NoticeKind, PushSubscription, User, new_id
 from server.notify.preferences import Preferences, preferences_of, save_preferences
-from server.notify.push import load_key, public_key_b64
 from server.notify.queue import add_notice
+from server.outbound.push import load_key, public_key_b64
 from server.services import Services
 from server.settings import Settings
 from server.values import MaybePhone
