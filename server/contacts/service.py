@@ -32,8 +32,34 @@ class PractitionerView:
     practice: Practice | None
 
 
+# How people name a practitioner before the name ("Dr Martin", "docteur Martin", "Mme Roux"):
+# part of what they type, not of the name.
+TITLES = frozenset(
+    {
+        "dr",
+        "dr.",
+        "docteur",
+        "doctoresse",
+        "pr",
+        "pr.",
+        "professeur",
+        "m",
+        "m.",
+        "mr",
+        "mme",
+        "mlle",
+        "monsieur",
+        "madame",
+        "infirmier",
+        "infirmiere",
+        "inf",
+        "inf.",
+    }
+)
+
+
 async def search_practitioners(db: AsyncSession, query: str) -> list[PractitionerView]:
-    words = search_key(query).split()
+    words = [w for w in search_key(query).replace(",", " ").split() if w not in TITLES]
     if len("".join(words)) < limits.SEARCH_MIN_QUERY_LENGTH:
         raise InvalidInput(
             f"q : tapez au moins {limits.SEARCH_MIN_QUERY_LENGTH} lettres du nom recherché"

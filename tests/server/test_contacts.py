@@ -35,6 +35,11 @@ async def test_search_is_accent_and_case_insensitive(
     assert [(p["first_name"], p["specialty"]) for p in found] == [("Claire", "general_practice")]
     assert found[0]["practice"]["name"]
     assert "email" not in found[0] and "rpps" not in found[0]
+    # The title people say is part of how they search, not of the name.
+    for typed in ("Dr Martin", "docteur claire martin", "Dr. Martin", "Mme Léger"):
+        found = (await patient.get(f"/api/practitioners?q={typed}")).body["items"]
+        assert len(found) == 1, typed
+    assert (await patient.get("/api/practitioners?q=Dr")).status == 422
     # Patients are never found by this search.
     assert (await doctor.get("/api/practitioners?q=durand")).body["items"] == []
     short = await patient.get("/api/practitioners?q=m")

@@ -22,13 +22,30 @@ const newId = () => (crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${
 // Web addresses in a message become links (a call's join link must be one tap on a phone). Text
 // nodes and <a> elements only: a message can never inject markup.
 const URL_PATTERN = /https?:\/\/[^\s<>"]+/g;
+// A link of this site to a call or a payment is an action, not an address to read: a big button
+// that says what it does ("Rejoindre la vidéo", "Payer 25,00 €"), opened in the same tab. Links
+// of other sites stay plain links (a message cannot dress a stranger's page as our button).
+const AMOUNT = /(\d[\d\s\u202f\u00a0]*,\d{2})\s?€/;
+function action(url, text) {
+  let target;
+  try { target = new URL(url); } catch { return null; }
+  if (target.origin !== location.origin) return null;
+  if (/^\/c\/[A-Za-z0-9]+$/.test(target.pathname)) {
+    return el("a", { class: "button action", href: target.pathname }, "Rejoindre la vidéo");
+  }
+  if (/^\/p\/[A-Za-z0-9]+$/.test(target.pathname)) {
+    const amount = text.match(AMOUNT);
+    return el("a", { class: "button action", href: target.pathname }, amount ? `Payer ${amount[1]} €` : "Voir et payer");
+  }
+  return null;
+}
 function linkify(text) {
   const parts = [];
   let last = 0;
   for (const match of text.matchAll(URL_PATTERN)) {
     const url = match[0].replace(/[.,;:!?)]+$/, "");
     parts.push(text.slice(last, match.index));
-    parts.push(el("a", { href: url, target: "_blank", rel: "noopener noreferrer" }, url));
+    parts.push(action(url, text) || el("a", { href: url, target: "_blank", rel: "noopener noreferrer" }, url));
     last = match.index + url.length;
   }
   parts.push(text.slice(last));

@@ -1,0 +1,44 @@
+"""Links of this site to a call or a payment show as buttons that say what they do (issue 26,
+item 7): a 70-year-old patient taps "Rejoindre la vidéo", not a 60-character address."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp.test_utils import TestServer
+from playwright.async_api import Browser, expect
+
+from tests.browser.pages import doctor_and_patient, signed_in_page
+from tests.helpers import Client
+
+
+async def test_the_call_link_in_the_thread_is_a_join_button(
+    browser: Browser,
+    start_server: Callable[..., Any],
+    client_of: Callable[[TestServer], Client],
+    artifacts: Path,
+) -> None:
+    base, doctor, _, conversation_id = await doctor_and_patient(start_server, client_of)
+    written = await doctor.post(
+        f"/api/conversations/{conversation_id}/messages",
+        {"client_id": "look", "body": "Voyez https://example.org/c/abc123 pour les horaires."},
+    )
+    assert written.status == 201, written
+    started = await doctor.post(f"/api/conversations/{conversation_id}/calls", {"mode": "p2p"})
+    assert started.status == 201, started
+    page = await signed_in_page(browser, base, "eloise@example.fr", phone=True)
+    await page.locator("#conversations li", has_text="Dr Claire Martin").click()
+    call_message = page.locator(".msg.theirs", has_text="Téléconsultation vidéo")
+    join = call_message.get_by_role("link", name="Rejoindre la vidéo")
+    await expect(join).to_be_visible()
+    assert base not in await call_message.inner_text()
+    # Another site's link stays an address to read, never dressed as our button.
+    foreign = page.locator(".msg.theirs", has_text="Voyez").get_by_role("link")
+    await expect(foreign).to_have_text("https://example.org/c/abc123")
+    await expect(foreign).not_to_have_class("button action")
+    await page.screenshot(path=str(artifacts / "thread-join-button-phone.png"))
+    await join.click()
+    await page.wait_for_url(f"{base}/c/{started.body['id']}")
+    await page.context.close()
