@@ -27,6 +27,8 @@ _EXTENSIONS = {
     "image/heic": ".heic",
     "image/heif": ".heif",
 }
+# What pages may offer: the types the server keeps (found from the content, not the name).
+ACCEPTED_TYPES = frozenset(_EXTENSIONS)
 
 
 def sniff(head: bytes) -> str | None:

@@ -30,7 +30,7 @@ from server.http.keys import services_of
 from server.http.parsing import SearchQuery, parse_body, parse_query
 from server.models import Attachment, Message, User
 from server.services import Services
-from server.storage import safe_filename
+from server.storage import ACCEPTED_TYPES, safe_filename
 
 routes = web.RouteTableDef()
 
@@ -258,6 +258,17 @@ async def read(request: web.Request) -> web.Response:
 async def _file_chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
     while chunk := await part.read_chunk(limits.UPLOAD_CHUNK_BYTES):
         yield chunk
+
+
+@routes.get("/api/uploads/limits")
+@documented("What an upload may be: the largest size in bytes and the accepted types")
+async def upload_limits(request: web.Request) -> web.Response:
+    services = services_of(request)
+    async with services.sessionmaker() as db:
+        await require_user(request, db)
+    return web.json_response(
+        {"max_bytes": services.attachments.max_bytes, "types": sorted(ACCEPTED_TYPES)}
+    )
 
 
 @routes.post("/api/uploads")

@@ -12,6 +12,7 @@ from playwright.async_api import Browser, expect
 
 from tests.browser.pages import doctor_and_patient, signed_in_page
 from tests.helpers import Client
+from tests.server.test_attachments import PDF
 
 
 async def test_the_call_link_in_the_thread_is_a_join_button(
@@ -41,4 +42,47 @@ async def test_the_call_link_in_the_thread_is_a_join_button(
     await page.screenshot(path=str(artifacts / "thread-join-button-phone.png"))
     await join.click()
     await page.wait_for_url(f"{base}/c/{started.body['id']}")
+    await page.context.close()
+
+
+async def test_a_file_too_large_or_of_another_type_is_refused_before_it_is_sent(
+    browser: Browser,
+    start_server: Callable[..., Any],
+    client_of: Callable[[TestServer], Client],
+    artifacts: Path,
+) -> None:
+    base, doctor, _, conversation_id = await doctor_and_patient(
+        start_server, client_of, upload_max_bytes=4096
+    )
+    hello = await doctor.post(
+        f"/api/conversations/{conversation_id}/messages", {"client_id": "hi", "body": "Bonjour"}
+    )
+    assert hello.status == 201
+    page = await signed_in_page(browser, base, "eloise@example.fr", phone=True)
+    uploads: list[str] = []
+    page.on("request", lambda r: uploads.append(r.url) if "/api/uploads" in r.url else None)
+    await page.locator("#conversations li", has_text="Dr Claire Martin").click()
+    chooser = page.get_by_label("Joindre un fichier")
+    await chooser.set_input_files(
+        [
+            {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"bonjour"},
+            {"name": "radio.pdf", "mimeType": "application/pdf", "buffer": PDF + b"0" * 9000},
+        ]
+    )
+    alerts = page.get_by_role("alert")
+    await expect(alerts.filter(has_text="notes.txt")).to_have_text(
+        "« notes.txt » n'est pas d'un format accepté. "
+        "Formats acceptés : PDF, JPEG, PNG ou HEIC (photo d'iPhone)."
+    )
+    await expect(alerts.filter(has_text="radio.pdf")).to_contain_text(
+        "est trop lourd (9 Ko) : 4 Ko au plus"
+    )
+    await page.screenshot(path=str(artifacts / "upload-refused-phone.png"))
+    # Only the limits were asked: no file went up.
+    assert [u for u in uploads if not u.endswith("/api/uploads/limits")] == []
+    await chooser.set_input_files(
+        [{"name": "ordonnance.pdf", "mimeType": "application/pdf", "buffer": PDF}]
+    )
+    await expect(page.get_by_role("button", name="Retirer")).to_be_visible()
+    assert any(u.endswith("/api/uploads") for u in uploads)
     await page.context.close()

@@ -51,7 +51,42 @@ function linkify(text) {
   parts.push(text.slice(last));
   return parts;
 }
-const formatSize = (n) => (n > 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(1)} Mo` : `${Math.ceil(n / 1024)} Ko`);
+// Checked before a byte leaves the phone: a 25 Mo photo refused after a minute of upload on a
+// weak network is a patient who gives up.
+let limitsOnce = null;
+const uploadLimits = () => (limitsOnce ??= api("GET", "/api/uploads/limits").catch(() => { limitsOnce = null; return null; }));
+const TYPE_NAMES = "PDF, JPEG, PNG ou HEIC (photo d'iPhone)";
+const byExtension = { pdf: "application/pdf", jpg: "image/jpeg", jpeg: "image/jpeg", png: "image/png", heic: "image/heic", heif: "image/heif" };
+function refusal(file, allowed) {
+  if (!allowed) return null; // unknown limits: the server still checks
+  const type = file.type || byExtension[file.name.split(".").pop().toLowerCase()] || "";
+  if (!allowed.types.includes(type)) return `« ${file.name} » n'est pas d'un format accepté. Formats acceptés : ${TYPE_NAMES}.`;
+  if (file.size > allowed.max_bytes) {
+    return `« ${file.name} » est trop lourd (${formatSize(file.size)}) : ${formatSize(allowed.max_bytes)} au plus. Envoyez une photo moins grande ou un PDF.`;
+  }
+  if (file.size === 0) return `« ${file.name} » est vide.`;
+  return null;
+}
+// XMLHttpRequest, not fetch: only it reports how far an upload has gone.
+function sendFile(file, onProgress) {
+  return new Promise((resolve, reject) => {
+    const request = new XMLHttpRequest();
+    request.open("POST", "/api/uploads");
+    request.withCredentials = true;
+    request.upload.onprogress = (event) => { if (event.lengthComputable) onProgress(Math.round((event.loaded / event.total) * 100)); };
+    request.onload = () => {
+      let data = null;
+      try { data = JSON.parse(request.responseText); } catch { /* not JSON */ }
+      if (request.status >= 200 && request.status < 300) resolve(data);
+      else reject(new ApiError(request.status, data));
+    };
+    request.onerror = () => reject(new ApiError(0, { detail: "Le fichier n'a pas pu partir : vérifiez votre connexion internet puis réessayez." }));
+    const form = new FormData();
+    form.append("file", file, file.name);
+    request.send(form);
+  });
+}
+const formatSize = (n) => (n > 1024 * 1024 ? `${(n / 1024 / 1024).toLocaleString("fr-FR", { maximumFractionDigits: 1 })} Mo` : `${Math.ceil(n / 1024)} Ko`);
 
 export class Thread {
   constructor({ root, me, socket, conversationId, onBack }) {
@@ -276,20 +311,23 @@ export class Thread {
   renderPending() { this.render(); }
 
   async upload() {
+    const allowed = await uploadLimits();
     for (const file of this.file.files) {
-      const row = el("li", {}, `${file.name} — envoi…`);
+      const refused = refusal(file, allowed);
+      if (refused) {
+        this.files.append(el("li", {}, el("p", { class: "alert error", role: "alert" }, refused)));
+        continue;
+      }
+      const progress = el("progress", { max: 100, value: 0, "aria-label": `Envoi de ${file.name}` });
+      const row = el("li", {}, `${file.name} — envoi… `, progress);
       this.files.append(row);
-      const form = new FormData();
-      form.append("file", file, file.name);
       try {
-        const response = await fetch("/api/uploads", { method: "POST", body: form, credentials: "same-origin" });
-        const data = await response.json();
-        if (!response.ok) throw new ApiError(response.status, data);
+        const data = await sendFile(file, (percent) => { progress.value = percent; });
         this.pendingFiles.push(data);
         row.replaceChildren(`📎 ${data.filename} (${formatSize(data.size)}) `,
           el("button", { class: "link", type: "button", onclick: () => { this.pendingFiles = this.pendingFiles.filter((f) => f.id !== data.id); row.remove(); } }, "Retirer"));
       } catch (e) {
-        row.replaceChildren(el("span", { class: "alert error" }, `${file.name} : ${e.message}`));
+        row.replaceChildren(el("p", { class: "alert error", role: "alert" }, `${file.name} : ${e.message}`));
       }
     }
     this.file.value = "";
