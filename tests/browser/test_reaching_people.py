@@ -172,15 +172,23 @@ async def test_a_push_becomes_a_notification_when_the_doctor_starts_a_call(
             "data": json.dumps(payload),
         },
     )
-    shown = await page.wait_for_function(
+    # The service worker shows it in its own time: wait for it there, up to 10 s.
+    shown = await page.evaluate(
         """async () => {
-            const found = await (await navigator.serviceWorker.ready).getNotifications();
-            return found.length ? found.map((n) => ({title: n.title, body: n.body, url: n.data.url,
-                                                      tag: n.tag})) : null;
+            const registration = await navigator.serviceWorker.ready;
+            for (let i = 0; i < 200; i += 1) {
+                const found = await registration.getNotifications();
+                if (found.length) {
+                    return found.map((n) => ({title: n.title, body: n.body, url: n.data.url,
+                                              tag: n.tag}));
+                }
+                await new Promise((resolve) => setTimeout(resolve, 50));
+            }
+            return null;
         }"""
     )
     call_id = started.body["id"]
-    assert await shown.json_value() == [
+    assert shown == [
         {
             "title": "Dr Claire Martin vous attend en vidéo",
             "body": "Dr Claire Martin a ouvert votre téléconsultation vidéo et vous attend.",
