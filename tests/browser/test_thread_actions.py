@@ -30,11 +30,18 @@ async def test_the_call_link_in_the_thread_is_a_join_button(
     started = await doctor.post(f"/api/conversations/{conversation_id}/calls", {"mode": "p2p"})
     assert started.status == 201, started
     page = await signed_in_page(browser, base, "eloise@example.fr", phone=True)
-    await page.locator("#conversations li", has_text="Dr Claire Martin").click()
+    # Icons are drawn, not emoji (many practice computers have no emoji font: empty boxes).
+    preview = page.locator("#conversations li", has_text="Dr Claire Martin")
+    await expect(preview.locator("svg.icon-video")).to_be_visible()
+    assert "📹" not in await preview.inner_text()
+    await preview.click()
+    await expect(page.get_by_role("heading", name="Dr Claire Martin")).to_be_visible()
     call_message = page.locator(".msg.theirs", has_text="Téléconsultation vidéo")
     join = call_message.get_by_role("link", name="Rejoindre la vidéo")
     await expect(join).to_be_visible()
     assert base not in await call_message.inner_text()
+    await expect(call_message.locator("svg.icon-video")).to_be_visible()
+    assert "📹" not in await call_message.inner_text()
     # Another site's link stays an address to read, never dressed as our button.
     foreign = page.locator(".msg.theirs", has_text="Voyez").get_by_role("link")
     await expect(foreign).to_have_text("https://example.org/c/abc123")

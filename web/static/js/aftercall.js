@@ -1,6 +1,7 @@
 // The panel a professional sees when the call is over: documents, payment request, billing
 // coding. Each job is one form, done in a click or two; what is sent goes to the conversation.
 import { api, el, showError } from "./api.js";
+import { icon } from "./icons.js";
 
 const $ = (id) => document.getElementById(id);
 const euros = (cents) => (cents / 100).toLocaleString("fr-FR", { style: "currency", currency: "EUR" });
@@ -36,7 +37,7 @@ export async function showAfterCall(callId, me, call) {
   syncKind();
   const sent = (message) => {
     const file = message.attachments[0];
-    $("doc-sent").append(el("li", {}, "✓ ", message.body.replace(/^📄\s*/, ""), " — ",
+    $("doc-sent").append(el("li", {}, icon("check"), " ", message.body.replace(/^📄\s*/, ""), " — ",
       el("a", { href: file.url, target: "_blank", rel: "noopener" }, file.filename)));
   };
   $("doc-form").addEventListener("submit", async (event) => {

@@ -27,8 +27,10 @@ export function icon(name) {
 }
 
 // A text that may begin with one of our emoji: [icon, rest] instead, for el(...children).
-export function iconText(text) {
-  const match = String(text ?? "").match(LEADING);
-  if (!match) return [String(text ?? "")];
-  return [icon(EMOJI[match[1]]), " ", text.slice(match[0].length)];
+// ``rest``: how to render the text after the icon (linkify for a message), as a list of nodes.
+export function iconText(text, rest = (t) => [t]) {
+  const value = String(text ?? "");
+  const match = value.match(LEADING);
+  if (!match) return rest(value);
+  return [icon(EMOJI[match[1]]), " ", ...rest(value.slice(match[0].length))];
 }

@@ -1,5 +1,6 @@
 import { io } from "/static/vendor/socket.io.esm.min.js";
 import { ApiError, api, busy, dateFr, dateTimeFr, el, logout, showError, watchSession } from "./api.js";
+import { iconText } from "./icons.js";
 import { offerPush } from "./push-offer.js";
 import { showVerifyBanner } from "./verify-banner.js";
 import { listenForCalls } from "./ring.js";
@@ -37,9 +38,9 @@ async function loadConversations() {
   $("conversations").replaceChildren(...data.items.map((c) => el("li", { "data-id": c.id, class: "clickable", tabindex: 0,
     onclick: () => openThread(c.id), onkeydown: (e) => { if (e.key === "Enter") openThread(c.id); } },
     el("span", {}, el("span", { class: "who" }, nameOf(c.practitioner)), el("br"),
-      el("span", { class: "meta" }, c.last_message
-        ? `${c.last_message.author.id === me.id ? "Vous : " : ""}${c.last_message.body || "📎 pièce jointe"}`.slice(0, 90)
-        : `Depuis le ${dateFr(c.created_at)}`)),
+      el("span", { class: "meta" }, ...(c.last_message
+        ? [c.last_message.author.id === me.id ? "Vous : " : "", ...iconText((c.last_message.body || "📎 pièce jointe").slice(0, 90))]
+        : [`Depuis le ${dateFr(c.created_at)}`]))),
     c.unread ? el("span", { class: "unread", "aria-label": `${c.unread} non lus` }, String(c.unread)) : null)));
   $("conversations-empty").hidden = data.items.length > 0;
 }

@@ -4,6 +4,7 @@
 // acknowledges it, so a network cut or a reload never loses it and a retry never doubles it
 // (the server deduplicates by client_id). The draft being typed is kept too.
 import { ApiError, api, dateTimeFr, el } from "./api.js";
+import { icon, iconText } from "./icons.js";
 
 const REASONS = [
   ["question", "Question après une consultation"],
@@ -215,7 +216,7 @@ export class Thread {
       const v = select.value === "default" ? null : select.value === "true";
       try { await api("PATCH", `/api/conversations/${this.id}`, { patient_can_write: v }); } catch (e) { this.showError(e); }
     });
-    const video = el("button", { type: "button", class: "video-button" }, "📹 Lancer la vidéo");
+    const video = el("button", { type: "button", class: "video-button" }, icon("video"), " Lancer la vidéo");
     video.addEventListener("click", async () => {
       video.disabled = true;
       try {
@@ -281,9 +282,9 @@ export class Thread {
       el("div", { class: "msg-head" }, el("span", { class: "who" }, mine ? "Vous" : m.author.display_name),
         el("span", { class: "meta" }, ` · ${dateTimeFr(m.created_at)}`),
         m.reason ? el("span", { class: "badge pending" }, REASON_LABEL[m.reason] || m.reason) : null),
-      m.body ? el("p", { class: "msg-body" }, ...linkify(m.body)) : null,
+      m.body ? el("p", { class: "msg-body" }, ...iconText(m.body, linkify)) : null,
       m.attachments.length ? el("ul", { class: "files" }, ...m.attachments.map((a) => el("li", {},
-        el("a", { href: a.url, target: "_blank", rel: "noopener" }, `📎 ${a.filename}`), el("span", { class: "meta" }, ` (${formatSize(a.size)})`)))) : null,
+        el("a", { href: a.url, target: "_blank", rel: "noopener" }, icon("clip"), ` ${a.filename}`), el("span", { class: "meta" }, ` (${formatSize(a.size)})`)))) : null,
       !m.reply_allowed && !mine ? el("p", { class: "meta" }, "Pas de réponse attendue à ce message.") : null,
       mine && others.length ? el("span", { class: "meta read-mark" }, "Lu") : null);
   }
@@ -324,7 +325,7 @@ export class Thread {
       try {
         const data = await sendFile(file, (percent) => { progress.value = percent; });
         this.pendingFiles.push(data);
-        row.replaceChildren(`📎 ${data.filename} (${formatSize(data.size)}) `,
+        row.replaceChildren(icon("clip"), ` ${data.filename} (${formatSize(data.size)}) `,
           el("button", { class: "link", type: "button", onclick: () => { this.pendingFiles = this.pendingFiles.filter((f) => f.id !== data.id); row.remove(); } }, "Retirer"));
       } catch (e) {
         row.replaceChildren(el("p", { class: "alert error", role: "alert" }, `${file.name} : ${e.message}`));
