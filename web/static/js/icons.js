@@ -9,8 +9,8 @@ const PATHS = {
   check: ["M4 12l5 5L20 6"],
 };
 // Emoji our own texts begin with, and the icon each stands for.
-const EMOJI = { "📹": "video", "📎": "clip", "📄": "document", "💳": "card" };
-const LEADING = /^(📹|📎|📄|💳)\uFE0F?\s*/u;
+const EMOJI = { "📹": "video", "📎": "clip", "📄": "document", "💳": "card", "💶": "card" };
+const LEADING = /^(📹|📎|📄|💳|💶)\uFE0F?\s*/u;
 
 export function icon(name) {
   const svg = document.createElementNS(SVG, "svg");

@@ -27,7 +27,7 @@ const URL_PATTERN = /https?:\/\/[^\s<>"]+/g;
 // that says what it does ("Rejoindre la vidéo", "Payer 25,00 €"), opened in the same tab. Links
 // of other sites stay plain links (a message cannot dress a stranger's page as our button).
 const AMOUNT = /(\d[\d\s\u202f\u00a0]*,\d{2})\s?€/;
-function action(url, text) {
+function action(url, text, mine) {
   let target;
   try { target = new URL(url); } catch { return null; }
   if (target.origin !== location.origin) return null;
@@ -36,17 +36,19 @@ function action(url, text) {
   }
   if (/^\/p\/[A-Za-z0-9]+$/.test(target.pathname)) {
     const amount = text.match(AMOUNT);
+    // The practice sent it: it follows the request, it does not pay it.
+    if (mine) return el("a", { class: "button action secondary", href: target.pathname }, "Voir la demande");
     return el("a", { class: "button action", href: target.pathname }, amount ? `Payer ${amount[1]} €` : "Voir et payer");
   }
   return null;
 }
-function linkify(text) {
+function linkify(text, mine = false) {
   const parts = [];
   let last = 0;
   for (const match of text.matchAll(URL_PATTERN)) {
     const url = match[0].replace(/[.,;:!?)]+$/, "");
     parts.push(text.slice(last, match.index));
-    parts.push(action(url, text) || el("a", { href: url, target: "_blank", rel: "noopener noreferrer" }, url));
+    parts.push(action(url, text, mine) || el("a", { href: url, target: "_blank", rel: "noopener noreferrer" }, url));
     last = match.index + url.length;
   }
   parts.push(text.slice(last));
@@ -282,7 +284,7 @@ export class Thread {
       el("div", { class: "msg-head" }, el("span", { class: "who" }, mine ? "Vous" : m.author.display_name),
         el("span", { class: "meta" }, ` · ${dateTimeFr(m.created_at)}`),
         m.reason ? el("span", { class: "badge pending" }, REASON_LABEL[m.reason] || m.reason) : null),
-      m.body ? el("p", { class: "msg-body" }, ...iconText(m.body, linkify)) : null,
+      m.body ? el("p", { class: "msg-body" }, ...iconText(m.body, (t) => linkify(t, mine))) : null,
       m.attachments.length ? el("ul", { class: "files" }, ...m.attachments.map((a) => el("li", {},
         el("a", { href: a.url, target: "_blank", rel: "noopener" }, icon("clip"), ` ${a.filename}`), el("span", { class: "meta" }, ` (${formatSize(a.size)})`)))) : null,
       !m.reply_allowed && !mine ? el("p", { class: "meta" }, "Pas de réponse attendue à ce message.") : null,
