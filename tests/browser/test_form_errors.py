@@ -12,6 +12,7 @@ from playwright.async_api import Browser, expect
 
 from tests.browser.pages import PHONE, doctor_and_patient
 from tests.helpers import Client
+from tests.mail import free_port
 
 
 async def test_sign_up_errors_sit_beside_their_fields(
@@ -49,4 +50,34 @@ async def test_sign_up_errors_sit_beside_their_fields(
     await page.get_by_label("Mot de passe").fill("un mot de passe solide 42")
     await page.get_by_role("button", name="Créer mon compte").click()
     await expect(page).to_have_url(f"{base}/patient")
+    await context.close()
+
+
+async def test_a_birth_date_is_typed_the_french_way_whatever_the_browser_language(
+    browser: Browser, start_server: Callable[..., Any]
+) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    await start_server(port=port, public_url=base)
+    # An English-language browser: a date input would read mm/dd/yyyy.
+    context = await browser.new_context(locale="en-US", **PHONE)
+    page = await context.new_page()
+    await page.goto(f"{base}/register")
+    await page.get_by_label("Prénom").fill("Jeanne")
+    await page.get_by_label("Nom", exact=True).fill("Moreau")
+    await page.get_by_label("Adresse e-mail").fill("jeanne.moreau@example.fr")
+    await page.get_by_label("Mot de passe").fill("un mot de passe solide")
+    birth = page.get_by_label("Date de naissance")
+    await expect(birth).to_have_attribute("placeholder", "JJ/MM/AAAA")
+    await birth.fill("11/31/1950")  # the American order: no 31st month
+    await page.get_by_role("button", name="Créer mon compte").click()
+    await expect(page.locator("#birth_date-error")).to_have_text(
+        "Écrivez la date comme 23/11/1950 (jour, mois, année)."
+    )
+    await expect(birth).to_be_focused()
+    await birth.fill("23/11/1950")
+    await page.get_by_role("button", name="Créer mon compte").click()
+    await page.wait_for_url(f"{base}/patient")
+    me = await page.evaluate("async () => (await fetch('/api/me')).json()")
+    assert me["birth_date"] == "1950-11-23"
     await context.close()

@@ -1,6 +1,6 @@
 // The panel a professional sees when the call is over: documents, payment request, billing
 // coding. Each job is one form, done in a click or two; what is sent goes to the conversation.
-import { api, el, showError } from "./api.js";
+import { api, el, frDate, isoDate, showError } from "./api.js";
 import { icon } from "./icons.js";
 
 const $ = (id) => document.getElementById(id);
@@ -113,7 +113,7 @@ export async function showAfterCall(callId, me, call) {
     $("bill-warnings").replaceChildren(...proposal.warnings.map((w) => el("li", {}, w)));
     const seconds = Math.round(proposal.video_both_ways_seconds);
     $("bill-video").textContent = `Vidéo dans les deux sens : ${Math.floor(seconds / 60)} min ${seconds % 60} s.`;
-    if (proposal.patient.birth_date && !$("bill-birth").value) $("bill-birth").value = proposal.patient.birth_date;
+    if (proposal.patient.birth_date && !$("bill-birth").value) $("bill-birth").value = frDate(proposal.patient.birth_date);
     if (nurse && proposal.place && !$("bill-place").value) $("bill-place").value = proposal.place;
     if (!proposal.record) $("bill-codes").value = proposal.acts.map((a) => a.code).join(" ");
     if (proposal.record) done(proposal.record);
@@ -157,7 +157,7 @@ export async function showAfterCall(callId, me, call) {
       acts,
       patient: {
         nir: $("bill-nir").value.trim() || null,
-        birth_date: $("bill-birth").value || null,
+        birth_date: isoDate($("bill-birth").value) || null,
         birth_rank: Number($("bill-rank").value || 1),
         postcode: $("bill-postcode").value.trim() || null,
       },

@@ -157,3 +157,29 @@ export function watchSession(socket) {
     if (me && me.status === 401) toSignIn("Votre session a pris fin. Reconnectez-vous.");
   });
 }
+
+// Dates are typed the French way (JJ/MM/AAAA), whatever the browser's language: a date input
+// shows mm/dd/yyyy on an English-language browser and a patient types her birthday backwards.
+// Returns the ISO date the API takes, "" for an empty field, or null when it cannot be read.
+export function isoDate(text) {
+  const value = String(text ?? "").trim();
+  if (!value) return "";
+  const iso = value.match(/^(\d{4})-(\d{2})-(\d{2})$/);
+  const fr = value.match(/^(\d{1,2})[\/.\- ](\d{1,2})[\/.\- ](\d{4})$/) || value.match(/^(\d{2})(\d{2})(\d{4})$/);
+  const [y, m, d] = iso ? [iso[1], iso[2], iso[3]] : fr ? [fr[3], fr[2], fr[1]] : [];
+  if (!y) return null;
+  const date = new Date(Date.UTC(Number(y), Number(m) - 1, Number(d)));
+  if (date.getUTCFullYear() !== Number(y) || date.getUTCMonth() !== Number(m) - 1 || date.getUTCDate() !== Number(d)) return null;
+  return `${y}-${String(m).padStart(2, "0")}-${String(d).padStart(2, "0")}`;
+}
+export const frDate = (iso) => (iso ? iso.split("-").reverse().join("/") : "");
+// A date field's value for the API, or a field error shown beside it (and null returned).
+export function dateField(form, name, errorBox) {
+  const value = isoDate(form.elements[name]?.value);
+  if (value !== null) return value;
+  showError(errorBox, new ApiError(422, {
+    detail: "Vérifiez la date.",
+    errors: [{ field: name, detail: "écrivez la date comme 23/11/1950 (jour, mois, année)" }],
+  }), form);
+  return null;
+}

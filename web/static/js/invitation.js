@@ -1,4 +1,4 @@
-import { ApiError, api, busy, dateFr, formData, showError } from "./api.js";
+import { ApiError, api, busy, dateField, dateFr, formData, showError } from "./api.js";
 
 const token = decodeURIComponent(location.pathname.split("/").pop());
 const $ = (id) => document.getElementById(id);
@@ -80,7 +80,13 @@ $("signup").addEventListener("submit", async (event) => {
   event.preventDefault();
   $("signup-error").hidden = true;
   await busy($("signup"), async () => {
-    try { await accept(formData($("signup"))); } catch (e) { showError($("signup-error"), e); }
+    const data = formData($("signup"));
+    if (data.birth_date !== undefined) {
+      const birth = dateField($("signup"), "birth_date", $("signup-error"));
+      if (birth === null) return;
+      data.birth_date = birth;
+    }
+    try { await accept(data); } catch (e) { showError($("signup-error"), e); }
   });
 });
 

@@ -1,4 +1,4 @@
-import { api, busy, formData, showError } from "./api.js";
+import { api, busy, dateField, formData, showError } from "./api.js";
 
 const form = document.getElementById("register");
 const error = document.getElementById("error");
@@ -20,6 +20,11 @@ form.addEventListener("submit", async (event) => {
     delete data.rpps; delete data.practice_name; delete data.practice_address;
   } else {
     delete data.birth_date;
+  }
+  if (data.birth_date !== undefined) {
+    const birth = dateField(form, "birth_date", error);
+    if (birth === null) return;
+    data.birth_date = birth;
   }
   await busy(form, async () => {
     try {
