@@ -93,3 +93,25 @@ async def test_a_file_too_large_or_of_another_type_is_refused_before_it_is_sent(
     await expect(page.get_by_role("button", name="Retirer")).to_be_visible()
     assert any(u.endswith("/api/uploads") for u in uploads)
     await page.context.close()
+
+
+async def test_a_cancelled_payment_request_no_longer_asks_to_pay(
+    browser: Browser,
+    start_server: Callable[..., Any],
+    client_of: Callable[[TestServer], Client],
+) -> None:
+    base, doctor, _, conversation_id = await doctor_and_patient(start_server, client_of)
+    asked = await doctor.post(
+        f"/api/conversations/{conversation_id}/payment-requests",
+        {"amount_cents": 3000, "currency": "EUR", "label": "Certificat"},
+    )
+    assert (await doctor.post(f"/api/payment-requests/{asked.body['id']}/cancel")).status == 200
+    page = await signed_in_page(browser, base, "eloise@example.fr", phone=True)
+    await page.goto(f"{base}/p/{asked.body['id']}")
+    card = page.locator("#request")
+    await expect(card).to_contain_text("Dr Claire Martin vous avait demandé")
+    await expect(page.get_by_role("status")).to_contain_text("annulée par le cabinet")
+    text = await card.inner_text()
+    assert "vous demande de régler" not in text and "à régler avant" not in text
+    await expect(page.get_by_role("button", name="Payer")).to_have_count(0)
+    await page.context.close()

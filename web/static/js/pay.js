@@ -42,6 +42,9 @@ async function load() {
   $("status").className = `alert ${kind}`;
   $("status").dataset.status = request.status;
   const open = request.status === "requested";
+  // A request no longer open does not still ask to pay (issue 26, item 7).
+  $("asks").textContent = open ? "vous demande de régler" : "vous avait demandé";
+  $("until").hidden = !open;
   $("ways").hidden = !open;
   $("online").hidden = !(open && request.online_payment);
 }
