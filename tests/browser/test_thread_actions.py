@@ -115,3 +115,27 @@ async def test_a_cancelled_payment_request_no_longer_asks_to_pay(
     assert "vous demande de régler" not in text and "à régler avant" not in text
     await expect(page.get_by_role("button", name="Payer")).to_have_count(0)
     await page.context.close()
+
+
+async def test_a_call_started_before_the_page_opened_still_rings(
+    browser: Browser,
+    start_server: Callable[..., Any],
+    client_of: Callable[[TestServer], Client],
+) -> None:
+    """The ring is a socket event: a page that was loading (or offline) when the doctor started
+    the call asks on connecting, and the waiting doctor is not missed."""
+    base, doctor, _, conversation_id = await doctor_and_patient(start_server, client_of)
+    started = await doctor.post(f"/api/conversations/{conversation_id}/calls", {"mode": "p2p"})
+    assert started.status == 201
+    page = await signed_in_page(browser, base, "eloise@example.fr", phone=True)
+    ring = page.locator(f'[data-ring="{started.body["id"]}"]')
+    await expect(ring).to_contain_text("Dr Claire Martin vous invite en téléconsultation vidéo")
+    await expect(page.locator(".banner.ring")).to_have_count(1)
+    assert (await doctor.post(f"/api/calls/{started.body['id']}/end")).status == 200
+    # Reloaded: the page asks again, hears of the ended call, and rings for nothing.
+    async with page.expect_response(lambda r: r.url.endswith("/api/calls")) as asked:
+        await page.reload()
+    assert [c["status"] for c in (await (await asked.value).json())["items"]] == ["ended"]
+    await page.evaluate("() => new Promise((resolve) => setTimeout(resolve, 0))")
+    await expect(page.locator(".banner.ring")).to_have_count(0)
+    await page.context.close()

@@ -125,7 +125,7 @@ async function start() {
   offerPush($("find")).catch(() => {});
   // A WebSocket refused (some hospital proxies do): long-polling over plain HTTP instead.
   socket = io({ transports: ["websocket", "polling"], tryAllTransports: true });
-  listenForCalls(socket);
+  listenForCalls(socket, me);
   watchSession(socket);
   let refreshTimer;
   const refreshSoon = () => {
