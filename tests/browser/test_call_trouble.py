@@ -119,9 +119,11 @@ async def test_on_a_lossy_link_the_sound_stays_and_the_video_comes_back(
             await join(patient, base, "p@example.fr", call["id"])
             tile = doctor.locator(".remote", has_text="Jean Dupont")
             await expect(tile.locator("video")).to_be_visible(timeout=20_000)
+            # Up to a minute: on a loaded machine the browser's first bandwidth estimate can be
+            # low enough for the page to hold its video a few seconds before the first images.
             started = time.monotonic()
             while (await media_in(doctor))["video"] < 60:
-                assert time.monotonic() - started < 20, "no video before the loss"
+                assert time.monotonic() - started < 60, "no video before the loss"
                 await asyncio.sleep(0.5)
 
             # A third of the patient's packets lost each way, and a narrow pipe.

@@ -70,6 +70,8 @@ async def test_a_file_too_large_or_of_another_type_is_refused_before_it_is_sent(
     page.on("request", lambda r: uploads.append(r.url) if "/api/uploads" in r.url else None)
     await page.locator("#conversations li", has_text="Dr Claire Martin").click()
     chooser = page.get_by_label("Joindre un fichier")
+    # The composer opens once the conversation's details say the patient may write.
+    await expect(chooser).to_be_enabled(timeout=15_000)
     await chooser.set_input_files(
         [
             {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"bonjour"},

@@ -135,8 +135,10 @@ async function start() {
   // A page with a conversation open gets its messages instead of their activity.
   socket.on("conversation:activity", refreshSoon);
   socket.on("message:new", refreshSoon);
-  await Promise.all([loadConversations(), loadRequests(), loadPapers()]);
+  // The link's conversation, read before the lists load: a tap on the list meanwhile sets the
+  // same hash, and opening it a second time would drop what the person started there.
   const opened = new URLSearchParams(location.hash.slice(1)).get("c");
-  if (opened) openThread(opened);
+  await Promise.all([loadConversations(), loadRequests(), loadPapers()]);
+  if (opened && !thread) openThread(opened);
 }
 start();

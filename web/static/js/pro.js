@@ -317,9 +317,10 @@ async function start() {
   socket.on("message:new", refreshSoon);
   socket.on("call:ring", () => loadCalls());
   socket.on("payment:updated", () => loadOwed());
+  // Read before the lists load: a click on the list meanwhile must not be opened twice.
+  const opened = new URLSearchParams(location.hash.slice(1)).get("c");
   await Promise.all([loadConversations(), loadCalls(), loadOwed()]);
   if (practitioner) await loadRequests();
-  const opened = new URLSearchParams(location.hash.slice(1)).get("c");
-  if (opened) openThread(opened);
+  if (opened && !thread) openThread(opened);
 }
 start();
