@@ -136,3 +136,8 @@ PASSWORD_RESET_CONFIRMS_PER_ADDRESS_PER_HOUR = 30
 # days of a new account), and a few may be asked for an hour.
 EMAIL_VERIFICATION_VALIDITY = timedelta(days=7)
 EMAIL_VERIFICATIONS_PER_HOUR = 3
+
+# Document previews are drawn on each click of "Aperçu": a doctor rereads a few times, a script
+# looping on it would hold the drawing threads.
+PREVIEWS_PER_MINUTE = 30
+PREVIEW_WINDOW = timedelta(minutes=1)

@@ -76,6 +76,18 @@ async def settings_page(request: web.Request) -> web.StreamResponse:
     return _page("settings.html")
 
 
+@routes.get("/profile")
+async def profile_page(request: web.Request) -> web.StreamResponse:
+    """A professional's practice details: billing profile, payment details, monthly export."""
+    return _page("profile.html")
+
+
+@routes.get("/confidentialite")
+async def privacy_page(request: web.Request) -> web.StreamResponse:
+    """The privacy notice (RGPD art. 13) shown before an account is made; public."""
+    return _page("privacy.html")
+
+
 @routes.get("/sw.js")
 async def service_worker(request: web.Request) -> web.StreamResponse:
     """At the root, so that its scope is the whole site; never cached, so an update reaches

@@ -11,6 +11,9 @@ from typing import Annotated
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BeforeValidator, StringConstraints
+from stdnum import bic as stdnum_bic
+from stdnum import iban as stdnum_iban
+from stdnum.exceptions import ValidationError as NumberError
 
 from server import limits
 
@@ -80,6 +83,23 @@ def check_password(value: str) -> str:
     return value
 
 
+def check_iban(value: str) -> str:
+    """IBAN (ISO 13616): country, check digits (mod 97) and the country's length, compacted."""
+    try:
+        return str(stdnum_iban.validate(value))
+    except NumberError as exc:
+        raise ValueError(
+            "IBAN incorrect : vérifiez-le sur votre RIB (FR76 suivi de 23 caractères)"
+        ) from exc
+
+
+def check_bic(value: str) -> str:
+    try:
+        return str(stdnum_bic.validate(value))
+    except NumberError as exc:
+        raise ValueError("BIC incorrect : 8 ou 11 caractères, comme AGRIFRPP") from exc
+
+
 def check_name(value: str) -> str:
     value = " ".join(value.split())
     if not value:
@@ -112,3 +132,7 @@ def blank_to_none(value: object) -> object:
 
 MaybeEmail = Annotated[Email | None, BeforeValidator(blank_to_none)]
 MaybePhone = Annotated[Phone | None, BeforeValidator(blank_to_none)]
+Iban = Annotated[str, StringConstraints(max_length=50), AfterValidator(check_iban)]
+Bic = Annotated[str, StringConstraints(max_length=20), AfterValidator(check_bic)]
+MaybeIban = Annotated[Iban | None, BeforeValidator(blank_to_none)]
+MaybeBic = Annotated[Bic | None, BeforeValidator(blank_to_none)]

@@ -44,6 +44,8 @@ class RegisterBody(BaseModel):
     birth_date: date | None = None
     practice_name: str | None = Field(default=None, max_length=200)
     practice_address: str | None = Field(default=None, max_length=500)
+    # The sign-up page asks for it; it is recorded with its time (RGPD art. 13 information).
+    accept_privacy: bool = False
 
 
 class LoginBody(BaseModel):
@@ -103,6 +105,7 @@ async def register(request: web.Request) -> web.Response:
                 # install's administrator before it invites or is found by patients.
                 approved=body.role == "patient",
                 email_verified=False,
+                privacy_accepted=body.accept_privacy,
             ),
             actor_id=None,
             ip=ip,

@@ -56,6 +56,8 @@ class NewUser:
     # The address is known to be the person's: made by the administrator, or the invitation
     # they accept was sent to it. A self sign-up confirms it by a link.
     email_verified: bool = True
+    # The person ticked that they read the privacy notice (/confidentialite) at sign-up.
+    privacy_accepted: bool = False
 
 
 async def email_taken(db: AsyncSession, email: str) -> bool:
@@ -110,6 +112,7 @@ async def create_user(
         created_at=now,
         approved_at=now if new.approved else None,
         email_verified_at=now if new.email_verified else None,
+        privacy_accepted_at=now if new.privacy_accepted else None,
     )
     db.add(user)
     try:

@@ -6,37 +6,49 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import date
 from typing import Any
 
 from server.http.serialize import iso
 from server.models import BillingRecord, User
 
+# Headers in French, as the practice reads them in a spreadsheet or maps them in its software
+# (issue 26, item 10); one column per FSE field.
 CSV_COLUMNS = (
-    "record_id",
-    "act_date",
-    "teleconsultation",
-    "professional_role",
-    "professional_last_name",
-    "professional_first_name",
-    "professional_rpps",
-    "professional_am_number",
-    "prescriber_rpps",
-    "patient_last_name",
-    "patient_first_name",
-    "patient_nir",
-    "patient_birth_date",
-    "birth_rank",
-    "insurance_scheme",
-    "insurance_fund",
-    "care_pathway",
-    "exemption",
-    "act_code",
-    "act_label",
-    "amount_cents",
-    "amount_eur",
-    "record_total_cents",
-    "call_id",
+    "Identifiant cotation",
+    "Date de l'acte",
+    "Téléconsultation",
+    "Profession",
+    "Nom du praticien",
+    "Prénom du praticien",
+    "RPPS du praticien",
+    "N° Assurance Maladie du cabinet",
+    "RPPS du prescripteur",
+    "Nom du patient",
+    "Prénom du patient",
+    "NIR du patient",
+    "Date de naissance du patient",
+    "Rang de naissance",
+    "Régime",
+    "Caisse",
+    "Parcours de soins",
+    "Exonération",
+    "Code acte",
+    "Libellé de l'acte",
+    "Montant (centimes)",
+    "Montant (€)",
+    "Total de la consultation (centimes)",
+    "Identifiant de l'appel",
 )
+
+PROFESSIONS = {"doctor": "médecin", "nurse": "infirmier"}
+PATHWAYS = {
+    "treating_doctor": "médecin traitant",
+    "referred": "orienté par le médecin traitant",
+    "direct_access": "accès direct",
+    "urgency": "urgence",
+    "out_of_pathway": "hors parcours",
+}
 
 
 def record_json(row: BillingRecord, professional: User, patient: User) -> dict[str, Any]:
@@ -80,6 +92,10 @@ def _text(value: str) -> str:
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
+def _date(day: date) -> str:
+    return day.strftime("%d/%m/%Y")
+
+
 def to_csv(rows: list[tuple[BillingRecord, User, User]]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
@@ -90,9 +106,9 @@ def to_csv(rows: list[tuple[BillingRecord, User, User]]) -> str:
             writer.writerow(
                 (
                     row.id,
-                    row.act_date.isoformat(),
-                    "1" if row.teleconsultation else "0",
-                    row.professional_role,
+                    _date(row.act_date),
+                    "oui" if row.teleconsultation else "non",
+                    PROFESSIONS.get(row.professional_role, row.professional_role),
                     _text(professional.last_name),
                     _text(professional.first_name),
                     row.professional_rpps or "",
@@ -101,11 +117,11 @@ def to_csv(rows: list[tuple[BillingRecord, User, User]]) -> str:
                     _text(patient.last_name),
                     _text(patient.first_name),
                     row.patient_nir,
-                    row.patient_birth_date.isoformat(),
+                    _date(row.patient_birth_date),
                     row.birth_rank,
                     row.insurance_scheme or "",
                     row.insurance_fund or "",
-                    row.pathway or "",
+                    PATHWAYS.get(row.pathway, row.pathway) if row.pathway else "",
                     row.exemption or "",
                     act["code"],
                     act.get("label", ""),

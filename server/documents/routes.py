@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from server import limits
 from server.accounts.auth import require_user
 from server.conversations import announce
 from server.documents import service
@@ -85,6 +86,48 @@ async def send(request: web.Request) -> web.Response:
     return web.json_response(
         {**body, "document": document_json(sent.document)},
         status=201 if sent.posted.created else 200,
+    )
+
+
+@routes.post("/api/conversations/{id}/documents/preview")
+@documented(
+    "Doctor: the PDF of a prescription or sick leave as it would be sent; nothing is stored",
+    body=DocumentBody,
+)
+async def preview(request: web.Request) -> web.Response:
+    services = services_of(request)
+    async with services.sessionmaker() as db:
+        user = await require_user(request, db)
+        data = await parse_body(request, DocumentBody)
+        await services.limiter.take(
+            f"document-preview:{user.id}",
+            limits.PREVIEWS_PER_MINUTE,
+            limits.PREVIEW_WINDOW,
+            "Trop d'aperçus demandés d'affilée. Réessayez dans une minute.",
+        )
+        pdf_bytes = await service.preview_document(
+            db,
+            services,
+            user,
+            request.match_info["id"],
+            service.NewDocument(
+                kind=data.kind,
+                lines=tuple(data.lines),
+                attachment_id=data.attachment_id,
+                title=data.title,
+                sick_leave_days=data.sick_leave_days,
+                sick_leave_from=data.sick_leave_from,
+                treating_doctor=data.treating_doctor,
+                replaces_id=data.replaces_id,
+            ),
+        )
+    return web.Response(
+        body=pdf_bytes,
+        content_type="application/pdf",
+        headers={
+            "Content-Disposition": 'inline; filename="apercu.pdf"',
+            "Cache-Control": "no-store",
+        },
     )
 
 

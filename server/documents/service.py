@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,7 +16,7 @@ from server import audit
 from server.billing import tariffs
 from server.clock import PARIS
 from server.conversations import model, posting
-from server.conversations.service import find_conversation, visible_to
+from server.conversations.service import ConversationView, find_conversation, visible_to
 from server.documents import pdf
 from server.errors import Forbidden, InvalidInput
 from server.models import (
@@ -139,6 +139,89 @@ async def _existing(
     return Sent(document, posted)
 
 
+@dataclass(frozen=True)
+class Draft:
+    """A generated document's content, checked, before it is drawn."""
+
+    content: pdf.DocumentContent
+    start: date | None
+    until: date | None
+
+
+async def _draft(
+    db: AsyncSession,
+    user: User,
+    view: ConversationView,
+    new: NewDocument,
+    replaced: Document | None,
+    local_now: datetime,
+    title: str,
+    reference: str,
+) -> Draft:
+    """What a doctor's generated document says: the same for its preview and for what is sent."""
+    if user.role != Role.DOCTOR and new.kind != "other":
+        raise Forbidden("Seul un médecin établit une ordonnance ou un arrêt de travail.")
+    if user.role == Role.SECRETARY:
+        raise Forbidden("Un secrétariat envoie des documents déjà établis (attachment_id).")
+    lines = _lines(new)
+    start = until = None
+    if new.kind == "sick_leave":
+        start, until = _check_sick_leave(new, local_now.date())
+    elif not lines:
+        raise InvalidInput("lines : écrivez au moins une ligne (ou joignez un fichier)")
+    patient = view.patient
+    author = await _author(db, user)
+    replaces_text = None
+    if replaced is not None:
+        replaces_text = f"{pdf.TITLES.get(replaced.kind, 'document')} du " + _fr(
+            replaced.created_at.astimezone(PARIS).date()
+        )
+    content = pdf.DocumentContent(
+        kind=new.kind,
+        author=author,
+        patient=pdf.Person(f"{patient.first_name} {patient.last_name.upper()}", patient.birth_date),
+        issued_at=local_now,
+        lines=lines,
+        title=title,
+        sick_leave_from=start,
+        sick_leave_until=until,
+        replaces=replaces_text,
+        reference=reference,
+    )
+    return Draft(content, start, until)
+
+
+async def _replaced(
+    db: AsyncSession, conversation_id: str, replaces_id: str | None
+) -> Document | None:
+    if not replaces_id:
+        return None
+    replaced = await db.get(Document, replaces_id)
+    if replaced is None or replaced.conversation_id != conversation_id:
+        raise InvalidInput("replaces_id : document inconnu dans cette conversation")
+    return replaced
+
+
+async def preview_document(
+    db: AsyncSession, services: Services, user: User, conversation_id: str, new: NewDocument
+) -> bytes:
+    """The PDF a doctor is about to send, drawn the same way, marked as a preview; nothing is
+    stored or sent (issue 26, item 10: read the prescription before the patient gets it)."""
+    if new.kind not in ("prescription", "sick_leave") or new.attachment_id is not None:
+        raise InvalidInput("kind : l'aperçu concerne une ordonnance ou un arrêt de travail")
+    if not user.role_enum.is_professional:
+        raise Forbidden("Seuls les professionnels établissent des documents.")
+    view = await find_conversation(db, user, conversation_id)
+    replaced = await _replaced(db, conversation_id, new.replaces_id)
+    local_now = services.clock.now().astimezone(PARIS)
+    title = new.title.strip() if new.title and new.title.strip() else pdf.TITLES[new.kind]
+    draft = await _draft(
+        db, user, view, new, replaced, local_now, title, "APERÇU — document non envoyé"
+    )
+    await db.commit()
+    return await asyncio.to_thread(pdf.render, draft.content)
+
+
 async def send_document(
     db: AsyncSession,
     services: Services,
@@ -161,11 +244,7 @@ async def send_document(
         earlier = await _existing(db, user, conversation_id, new.client_id)
         if earlier is not None:
             return earlier
-    replaced: Document | None = None
-    if new.replaces_id:
-        replaced = await db.get(Document, new.replaces_id)
-        if replaced is None or replaced.conversation_id != conversation_id:
-            raise InvalidInput("replaces_id : document inconnu dans cette conversation")
+    replaced = await _replaced(db, conversation_id, new.replaces_id)
     now = services.clock.now()
     local_now = now.astimezone(PARIS)
     title = new.title.strip() if new.title and new.title.strip() else pdf.TITLES[new.kind]
@@ -174,43 +253,12 @@ async def send_document(
     content: dict[str, object] | None = None
     attachment_ids: tuple[str, ...]
     if generated:
-        if user.role != Role.DOCTOR and new.kind != "other":
-            raise Forbidden("Seul un médecin établit une ordonnance ou un arrêt de travail.")
-        if user.role == Role.SECRETARY:
-            raise Forbidden("Un secrétariat envoie des documents déjà établis (attachment_id).")
-        lines = _lines(new)
-        start = until = None
-        if new.kind == "sick_leave":
-            start, until = _check_sick_leave(new, local_now.date())
-        elif not lines:
-            raise InvalidInput("lines : écrivez au moins une ligne (ou joignez un fichier)")
-        patient = view.patient
-        author = await _author(db, user)
+        draft = await _draft(db, user, view, new, replaced, local_now, title, document_id)
+        lines, start, until = draft.content.lines, draft.start, draft.until
         # End the read transaction before the PDF is drawn and stored: on SQLite every
         # transaction holds the write lock, and nobody should wait for a drawing.
         await db.commit()
-        replaces_text = None
-        if replaced is not None:
-            replaces_text = f"{pdf.TITLES.get(replaced.kind, 'document')} du " + _fr(
-                replaced.created_at.astimezone(PARIS).date()
-            )
-        data = await asyncio.to_thread(
-            pdf.render,
-            pdf.DocumentContent(
-                kind=new.kind,
-                author=author,
-                patient=pdf.Person(
-                    f"{patient.first_name} {patient.last_name.upper()}", patient.birth_date
-                ),
-                issued_at=local_now,
-                lines=lines,
-                title=title,
-                sick_leave_from=start,
-                sick_leave_until=until,
-                replaces=replaces_text,
-                reference=document_id,
-            ),
-        )
+        data = await asyncio.to_thread(pdf.render, draft.content)
         stored = await services.attachments.save(_one_chunk(data))
         slug = {"prescription": "ordonnance", "sick_leave": "arret-de-travail"}.get(
             new.kind, "document"

@@ -22,6 +22,8 @@ def content_security_policy(inline_scripts: Iterable[str] = ()) -> str:
     )
     return (
         "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
+        # A document's preview is a PDF drawn by the server, shown from a blob: in a frame.
+        "frame-src 'self' blob:; "
         f"connect-src 'self' ws: wss:; style-src 'self'; script-src 'self'{hashes}; "
         "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
     )

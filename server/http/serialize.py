@@ -39,6 +39,7 @@ def user_json(user: User) -> dict[str, Any]:
         "created_at": iso(user.created_at),
         "pending_approval": user.pending_approval,
         "email_verified": user.email_verified_at is not None,
+        "privacy_accepted_at": iso(user.privacy_accepted_at),
     }
 
 

@@ -64,6 +64,7 @@ class AcceptBody(BaseModel):
     last_name: PersonName | None = None
     phone: MaybePhone = None
     birth_date: date | None = None
+    accept_privacy: bool = False
 
 
 async def _answer(
@@ -217,6 +218,7 @@ async def accept(request: web.Request) -> web.Response:
                 last_name=body.last_name,
                 phone=body.phone,
                 birth_date=body.birth_date,
+                privacy_accepted=body.accept_privacy,
             )
         result = await service.accept_invitation(
             db, services, request.match_info["token"], user=user, signup=signup, ip=ip

@@ -332,6 +332,7 @@ class Signup:
     last_name: str | None = None
     phone: str | None = None
     birth_date: object | None = None
+    privacy_accepted: bool = False
 
 
 @dataclass(frozen=True)
@@ -382,6 +383,7 @@ async def accept_invitation(
                 birth_date=signup.birth_date,  # type: ignore[arg-type]
                 # The link came by email to this very address: it is the person's.
                 email_verified=invitation.channel == "email" and invitation.email == email,
+                privacy_accepted=signup.privacy_accepted,
             ),
             actor_id=None,
             ip=ip,

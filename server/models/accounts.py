@@ -62,6 +62,9 @@ class User(Base):
     approved_at: Mapped[datetime | None]
     # None: an address nobody confirmed yet (a patient who signed up alone); the pages ask.
     email_verified_at: Mapped[datetime | None]
+    # When the person ticked "j'ai lu la notice d'information" at sign-up (None: an account
+    # made by an invitation before this was asked, or by an administrator).
+    privacy_accepted_at: Mapped[datetime | None]
 
     @property
     def pending_approval(self) -> bool:

@@ -96,6 +96,23 @@ class BillingProfile(Base):
     updated_at: Mapped[datetime]
 
 
+class PaymentDetails(Base):
+    """How a patient may pay a professional other than online: the practice's bank details for
+    a transfer, a telephone number to pay by card, an address for a cheque. Shown on the pay
+    page of that professional's requests; never part of a notification."""
+
+    __tablename__ = "payment_details"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(140))  # "titulaire du compte"
+    iban: Mapped[str | None] = mapped_column(String(34))  # compact, upper case, checked
+    bic: Mapped[str | None] = mapped_column(String(11))
+    phone: Mapped[str | None] = mapped_column(String(20))  # E.164
+    cheque_payee: Mapped[str | None] = mapped_column(String(140))  # "à l'ordre de"
+    address: Mapped[str | None] = mapped_column(String(500))
+    updated_at: Mapped[datetime]
+
+
 class BillingRecord(Base):
     """One professional's validated coding of one teleconsultation: what the practice's
     SESAM-Vitale software needs to make the FSE in SESAM-sans-Vitale mode."""

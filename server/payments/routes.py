@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+import phonenumbers
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
+from stdnum import iban as stdnum_iban
 
 from server.accounts.auth import require_user
 from server.conversations import announce
@@ -16,9 +18,11 @@ from server.http.docs import documented
 from server.http.keys import services_of
 from server.http.parsing import parse_body, parse_query, read_body
 from server.http.serialize import iso, person_json
-from server.models import PaymentRequest, User
+from server.models import PaymentRequest, Role, User
+from server.payments import details as payment_details
 from server.payments import online, service
 from server.services import Services
+from server.values import MaybeBic, MaybeIban, MaybePhone
 
 routes = web.RouteTableDef()
 WEBHOOK_MAX_BYTES = 256 * 1024
@@ -38,6 +42,58 @@ class PaidBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     method: Literal["transfer", "card_terminal", "cheque", "cash", "other"]
+
+
+class DetailsBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    holder: str | None = Field(default=None, max_length=140)
+    iban: MaybeIban = None
+    bic: MaybeBic = None
+    phone: MaybePhone = None
+    cheque_payee: str | None = Field(default=None, max_length=140)
+    address: str | None = Field(default=None, max_length=500)
+
+
+def _clean(text: str | None) -> str | None:
+    """A blank optional text is "not given"; inner lines of an address are kept."""
+    if text is None:
+        return None
+    lines = [" ".join(line.split()) for line in text.strip().splitlines()]
+    kept = "\n".join(line for line in lines if line)
+    return kept or None
+
+
+def details_json(details: Any) -> dict[str, Any]:
+    """The details as shown to people: IBAN in groups of four, telephone the French way."""
+    if details is None:
+        return {
+            "holder": None,
+            "iban": None,
+            "bic": None,
+            "phone": None,
+            "phone_display": None,
+            "cheque_payee": None,
+            "address": None,
+        }
+    phone_display = None
+    if details.phone:
+        number = phonenumbers.parse(details.phone, None)
+        phone_display = phonenumbers.format_number(
+            number,
+            phonenumbers.PhoneNumberFormat.NATIONAL
+            if number.country_code == 33
+            else phonenumbers.PhoneNumberFormat.INTERNATIONAL,
+        )
+    return {
+        "holder": details.holder,
+        "iban": stdnum_iban.format(details.iban) if details.iban else None,
+        "bic": details.bic,
+        "phone": details.phone,
+        "phone_display": phone_display,
+        "cheque_payee": details.cheque_payee,
+        "address": details.address,
+    }
 
 
 class ListQuery(BaseModel):
@@ -163,6 +219,47 @@ async def show(request: web.Request) -> web.Response:
         user = await require_user(request, db)
         found = await service.get_request(db, services, user, request.match_info["id"])
         body = request_json(services, found, await _people(db, [found]))
+        # The pay page tells how to pay other than online: the payee's own details.
+        body["payee_details"] = details_json(await payment_details.get_details(db, found.payee_id))
+    return web.json_response(body)
+
+
+@routes.get("/api/me/payment-details")
+@documented("Professional: the bank details, telephone and address shown on my pay pages")
+async def get_details(request: web.Request) -> web.Response:
+    services = services_of(request)
+    async with services.sessionmaker() as db:
+        user = await require_user(request, db, Role.DOCTOR, Role.NURSE)
+        found = await payment_details.get_details(db, user.id)
+    return web.json_response(details_json(found), headers={"Cache-Control": "no-store"})
+
+
+@routes.put("/api/me/payment-details")
+@documented(
+    "Professional: set how patients may pay other than online (IBAN and BIC checked)",
+    body=DetailsBody,
+)
+async def put_details(request: web.Request) -> web.Response:
+    services = services_of(request)
+    async with services.sessionmaker() as db:
+        user = await require_user(request, db, Role.DOCTOR, Role.NURSE)
+        data = await parse_body(request, DetailsBody)
+        saved = await payment_details.put_details(
+            db,
+            services,
+            user,
+            payment_details.NewDetails(
+                holder=_clean(data.holder),
+                iban=data.iban,
+                bic=data.bic,
+                phone=data.phone,
+                cheque_payee=_clean(data.cheque_payee),
+                address=_clean(data.address),
+            ),
+            ip=client_ip(request),
+        )
+        await db.commit()
+        body = details_json(saved)
     return web.json_response(body)
 
 

@@ -62,6 +62,8 @@ async def test_every_page_passes_axe(
         f"/api/conversations/{conversation_id}/payment-requests",
         {"amount_cents": 2500, "currency": "EUR", "label": "Téléconsultation"},
     )
+    call = await doctor.post(f"/api/conversations/{conversation_id}/calls", {"mode": "p2p"})
+    assert call.status == 201
     shots = artifacts / "pages"
     shots.mkdir(exist_ok=True)
     found: dict[str, list[dict[str, Any]]] = {}
@@ -85,6 +87,7 @@ async def test_every_page_passes_axe(
         ("reset-invalid", "/reset/not-a-valid-token-at-all-0123456789"),
         ("verify-invalid", "/verify/not-a-valid-token-at-all-0123456789"),
         ("invitation-invalid", "/i/not-a-valid-token-at-all-0123456789"),
+        ("privacy", "/confidentialite"),
     ):
         await page.goto(f"{base}{path}")
         await check(page, name)
@@ -99,14 +102,26 @@ async def test_every_page_passes_axe(
                 ("thread", f"/patient#c={conversation_id}"),
                 ("settings", "/settings"),
                 ("payment", f"/p/{asked.body['id']}"),
+                # The device check before joining a live call (fake camera and micro).
+                ("call-prejoin", f"/c/{call.body['id']}"),
             ),
         ),
         (
             "doctor",
             "claire.martin@example.fr",
-            (("home", "/pro"), ("thread", f"/pro#c={conversation_id}"), ("settings", "/settings")),
+            (
+                ("home", "/pro"),
+                ("thread", f"/pro#c={conversation_id}"),
+                ("settings", "/settings"),
+                ("profile", "/profile"),
+                # The call ended: the after-call panel (documents, payment, coding).
+                ("call-after", f"/c/{call.body['id']}"),
+            ),
         ),
     ):
+        if who == "doctor":
+            ended = await doctor.post(f"/api/calls/{call.body['id']}/end")
+            assert ended.status == 200
         context = await browser.new_context(locale="fr-FR", viewport=SIZES[size])
         page = await context.new_page()
         await sign_in(page, base, email)

@@ -127,7 +127,7 @@ async def test_doctor_sends_prescription_and_payment_and_codes_the_act(
     assert exported.ok
     text = (await exported.body()).decode("utf-8-sig")
     header, row = text.strip().split("\r\n")
-    assert "act_code" in header
+    assert "Code acte" in header and "Date de l'acte" in header
     assert ";TCG;" in row and ";2500;25,00;" in row and "269029934173285" in row
 
     # The doctor's list of what is owed; the practice confirms the card payment at its terminal.

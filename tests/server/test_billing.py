@@ -98,12 +98,13 @@ async def test_gp_teleconsultation_proposed_recorded_and_exported(
     rows = list(csv.DictReader(io.StringIO(text), delimiter=";"))
     assert len(rows) == 1
     row = rows[0]
-    assert (
-        row["act_code"] == "TCG" and row["amount_cents"] == "2500" and row["amount_eur"] == "25,00"
-    )
-    assert row["patient_nir"] == NIR and row["patient_last_name"] == "Durand"
-    assert row["teleconsultation"] == "1" and row["care_pathway"] == "treating_doctor"
-    assert row["insurance_fund"] == "751" and row["act_date"] == "2026-11-23"
+    # Headers and values in French (issue 26, item 10): a practice reads them in a spreadsheet.
+    assert row["Code acte"] == "TCG" and row["Montant (centimes)"] == "2500"
+    assert row["Montant (€)"] == "25,00"
+    assert row["NIR du patient"] == NIR and row["Nom du patient"] == "Durand"
+    assert row["Téléconsultation"] == "oui" and row["Parcours de soins"] == "médecin traitant"
+    assert row["Caisse"] == "751" and row["Date de l'acte"] == "23/11/2026"
+    assert row["Profession"] == "médecin"
     outside = await doctor.get("/api/billing/records?from=2026-12-01&to=2026-12-31")
     assert outside.body["items"] == []
 

@@ -1,6 +1,6 @@
 // The panel a professional sees when the call is over: documents, payment request, billing
 // coding. Each job is one form, done in a click or two; what is sent goes to the conversation.
-import { api, el, frDate, isoDate, showError } from "./api.js";
+import { ApiError, api, el, frDate, isoDate, showError } from "./api.js";
 import { icon } from "./icons.js";
 
 const $ = (id) => document.getElementById(id);
@@ -10,6 +10,12 @@ function parseEuros(text) {
   const clean = String(text).replace(/\s|€/g, "").replace(",", ".");
   if (!/^\d+(\.\d{1,2})?$/.test(clean)) return null;
   return Math.round(parseFloat(clean) * 100);
+}
+
+// A warning that asks for something of the practice's profile links to where it is set.
+function warningItem(text) {
+  if (!/profil/i.test(text)) return el("li", {}, text);
+  return el("li", {}, text, " ", el("a", { href: "/profile#facturation", target: "_blank", rel: "noopener" }, "Ouvrir mon profil"));
 }
 
 function hideErrors(...ids) { ids.forEach((id) => { $(id).hidden = true; }); }
@@ -40,26 +46,71 @@ export async function showAfterCall(callId, me, call) {
     $("doc-sent").append(el("li", {}, icon("check"), " ", message.body.replace(/^📄\s*/, ""), " — ",
       el("a", { href: file.url, target: "_blank", rel: "noopener" }, file.filename)));
   };
-  $("doc-form").addEventListener("submit", async (event) => {
-    event.preventDefault();
-    hideErrors("doc-error");
-    const body = { kind: kind.value, client_id: crypto.randomUUID() };
+  // What the form says, or null (with the reason shown) when it says nothing yet.
+  const documentBody = () => {
+    const body = { kind: kind.value };
     if (kind.value === "sick_leave") {
       body.sick_leave_days = Number($("doc-days").value);
       body.treating_doctor = $("doc-treating").checked;
     } else {
       body.lines = $("doc-lines").value.split("\n").map((l) => l.trim()).filter(Boolean);
-      if (!body.lines.length) { $("doc-error").textContent = "Écrivez au moins une ligne."; $("doc-error").hidden = false; return; }
+      if (!body.lines.length) { $("doc-error").textContent = "Écrivez au moins une ligne."; $("doc-error").hidden = false; return null; }
     }
-    $("doc-send").disabled = true;
+    return body;
+  };
+  const documentFailed = (error) => {
+    showError($("doc-error"), error);
+    if (error.problem?.code === "sick_leave_limit") $("doc-treating-box").hidden = false;
+  };
+  const sendDocument = async () => {
+    hideErrors("doc-error");
+    const body = documentBody();
+    if (!body) return;
+    $("doc-send").disabled = $("doc-preview-send").disabled = true;
     try {
-      sent(await api("POST", `/api/conversations/${conversationId}/documents`, body));
+      sent(await api("POST", `/api/conversations/${conversationId}/documents`, { ...body, client_id: crypto.randomUUID() }));
       $("doc-lines").value = "";
+      closePreview();
     } catch (error) {
-      showError($("doc-error"), error);
-      if (error.problem?.code === "sick_leave_limit") $("doc-treating-box").hidden = false;
-    } finally { $("doc-send").disabled = false; }
+      closePreview();
+      documentFailed(error);
+    } finally { $("doc-send").disabled = $("doc-preview-send").disabled = false; }
+  };
+  $("doc-form").addEventListener("submit", (event) => { event.preventDefault(); sendDocument(); });
+
+  // The doctor reads the document as the patient will get it before sending it (issue 26,
+  // item 10): the server draws the same PDF, marked as a preview, and stores nothing.
+  let previewUrl = null;
+  const closePreview = () => {
+    if ($("doc-preview-box").open) $("doc-preview-box").close();
+    $("doc-preview-frame").removeAttribute("src");
+    if (previewUrl) URL.revokeObjectURL(previewUrl);
+    previewUrl = null;
+  };
+  $("doc-preview").addEventListener("click", async () => {
+    hideErrors("doc-error");
+    const body = documentBody();
+    if (!body) return;
+    $("doc-preview").disabled = true;
+    try {
+      const response = await fetch(`/api/conversations/${conversationId}/documents/preview`, {
+        method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+      });
+      if (!response.ok) {
+        const problem = await response.json().catch(() => ({ detail: "Aperçu impossible." }));
+        throw new ApiError(response.status, problem);
+      }
+      closePreview();
+      previewUrl = URL.createObjectURL(await response.blob());
+      $("doc-preview-frame").src = previewUrl;
+      $("doc-preview-open").href = previewUrl;
+      $("doc-preview-box").showModal();
+    } catch (error) { documentFailed(error); } finally { $("doc-preview").disabled = false; }
   });
+  $("doc-preview-close").addEventListener("click", () => { closePreview(); $("doc-lines").focus(); });
+  $("doc-preview-box").addEventListener("cancel", closePreview);
+  $("doc-preview-send").addEventListener("click", sendDocument);
   $("doc-file").addEventListener("change", async () => {
     const file = $("doc-file").files[0];
     if (!file) return;
@@ -110,7 +161,7 @@ export async function showAfterCall(callId, me, call) {
     $("bill-acts").replaceChildren(...proposal.acts.map((a) => el("li", {}, el("span", {}, `${a.code} — ${a.label}`), el("strong", {}, euros(a.amount_cents)))));
     if (!proposal.acts.length) $("bill-acts").append(el("li", {}, "Aucun acte proposé : voir les remarques."));
     $("bill-total").textContent = euros(proposal.total_cents);
-    $("bill-warnings").replaceChildren(...proposal.warnings.map((w) => el("li", {}, w)));
+    $("bill-warnings").replaceChildren(...proposal.warnings.map(warningItem));
     const seconds = Math.round(proposal.video_both_ways_seconds);
     $("bill-video").textContent = `Vidéo dans les deux sens : ${Math.floor(seconds / 60)} min ${seconds % 60} s.`;
     if (proposal.patient.birth_date && !$("bill-birth").value) $("bill-birth").value = frDate(proposal.patient.birth_date);
@@ -170,7 +221,7 @@ export async function showAfterCall(callId, me, call) {
     $("bill-send").disabled = true;
     try {
       const record = await api("POST", `/api/calls/${callId}/billing`, body);
-      $("bill-warnings").replaceChildren(...record.warnings.map((w) => el("li", {}, w)));
+      $("bill-warnings").replaceChildren(...record.warnings.map(warningItem));
       done(record);
     } catch (error) {
       const errors = error.problem?.errors?.length ? error.problem.errors.map((e) => e.detail) : [error.message];

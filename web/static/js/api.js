@@ -174,6 +174,17 @@ export function isoDate(text) {
 }
 export const frDate = (iso) => (iso ? iso.split("-").reverse().join("/") : "");
 // A date field's value for the API, or a field error shown beside it (and null returned).
+// The privacy notice box of a sign-up form: ticked, or its error beside it (the server records
+// the consent with its time). Returns the value to send, or null when the box is not ticked.
+export function privacyConsent(form, errorBox) {
+  if (form.elements.accept_privacy?.checked) return true;
+  showError(errorBox, new ApiError(422, {
+    detail: "Cochez la case de la notice sur vos données.",
+    errors: [{ field: "accept_privacy", detail: "cochez cette case pour créer votre compte (lisez la notice si vous le souhaitez)" }],
+  }), form);
+  return null;
+}
+
 export function dateField(form, name, errorBox) {
   const value = isoDate(form.elements[name]?.value);
   if (value !== null) return value;

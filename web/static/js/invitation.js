@@ -1,4 +1,4 @@
-import { ApiError, api, busy, dateField, dateFr, formData, showError } from "./api.js";
+import { ApiError, api, busy, dateField, dateFr, formData, privacyConsent, showError } from "./api.js";
 
 const token = decodeURIComponent(location.pathname.split("/").pop());
 const $ = (id) => document.getElementById(id);
@@ -86,6 +86,8 @@ $("signup").addEventListener("submit", async (event) => {
       if (birth === null) return;
       data.birth_date = birth;
     }
+    data.accept_privacy = privacyConsent($("signup"), $("signup-error"));
+    if (!data.accept_privacy) return;
     try { await accept(data); } catch (e) { showError($("signup-error"), e); }
   });
 });

@@ -47,6 +47,37 @@ async function load() {
   $("until").hidden = !open;
   $("ways").hidden = !open;
   $("online").hidden = !(open && request.online_payment);
+  showDetails(request);
+}
+
+// The practice's own details, so a patient who does not pay online knows whom and how
+// (issue 26, item 7). Each way shows only if the practice filled it in.
+function showDetails(request) {
+  const d = request.payee_details || {};
+  $("transfer").hidden = !d.iban;
+  if (d.iban) {
+    $("holder").textContent = d.holder || request.payee?.display_name || "";
+    $("iban").textContent = d.iban;
+    $("bic").textContent = d.bic || "";
+    $("bic").hidden = $("bic-label").hidden = !d.bic;
+    // A reference the practice can match the transfer with: the request's short code and label.
+    $("reference").textContent = `${request.id.slice(0, 8).toUpperCase()} ${request.label}`.slice(0, 140);
+  }
+  $("by-phone").hidden = !d.phone;
+  if (d.phone) {
+    $("phone").textContent = d.phone_display || d.phone;
+    $("phone").href = `tel:${d.phone}`;
+  }
+  $("cheque").hidden = !(d.cheque_payee || d.address);
+  if (d.cheque_payee || d.address) {
+    $("cheque-payee").textContent = d.cheque_payee || d.holder || request.payee?.display_name || "";
+    $("cheque-to").hidden = $("cheque-address").hidden = !d.address;
+    $("cheque-address").textContent = d.address || "";
+  }
+  const any = d.iban || d.phone || d.cheque_payee || d.address;
+  $("ways-note").textContent = any
+    ? "Dès que le cabinet aura reçu votre règlement, il le confirmera et cette demande passera à « payée ». Vous n'êtes pas obligé(e) de payer en ligne."
+    : "Vous pouvez aussi régler directement au cabinet (carte, chèque, espèces) ou par virement : votre praticien confirmera la réception, et cette demande passera alors à « payée ». Vous n'êtes pas obligé(e) de payer en ligne.";
 }
 
 $("pay-online").addEventListener("click", async () => {

@@ -1,5 +1,5 @@
 import { io } from "/static/vendor/socket.io.esm.min.js";
-import { ApiError, api, busy, dateFr, dateTimeFr, el, formData, logout, showError, watchSession } from "./api.js";
+import { ApiError, api, busy, dateFr, dateTimeFr, el, formData, isoDate, logout, showError, watchSession } from "./api.js";
 import { iconText } from "./icons.js";
 import { listenForCalls } from "./ring.js";
 import { showVerifyBanner } from "./verify-banner.js";
@@ -234,11 +234,31 @@ async function loadRequests() {
   } catch (e) { showError($("requests-error"), e); }
 }
 
-const toLocalInput = (iso) => {
-  if (!iso) return "";
-  const d = new Date(iso);
-  return new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
-};
+// Away dates are whole days typed JJ/MM/AAAA: from the first day's midnight to the end of the
+// last day ("au 03/01 inclus"), whatever the browser's language.
+const dayText = (date) => date.toLocaleDateString("fr-FR", { day: "2-digit", month: "2-digit", year: "numeric" });
+const fromInput = (iso) => (iso ? dayText(new Date(iso)) : "");
+const untilInput = (iso) => (iso ? dayText(new Date(new Date(iso).getTime() - 1)) : "");
+function dayStart(text, next = 0) {
+  const iso = isoDate(text);
+  if (!iso) return null;
+  const [y, m, d] = iso.split("-").map(Number);
+  return new Date(y, m - 1, d + next).toISOString();
+}
+
+// The doctor sees at once that patients meet the away message (issue 26, item 10).
+function showAway(away) {
+  const now = Date.now();
+  const from = away?.from ? new Date(away.from) : null;
+  const until = away?.until ? new Date(away.until) : null;
+  if (!away || (until && until <= now)) { $("away-banner").hidden = true; return; }
+  const last = until ? untilInput(away.until) : null;
+  $("away-banner-text").textContent = away.active ?? (!from || from <= now)
+    ? `Mode absence en cours${last ? ` jusqu'au ${last} inclus` : ""} : vos patients voient votre message d'absence et ne peuvent pas vous écrire, sauf ceux que vous avez choisis.`
+    : `Absence prévue du ${fromInput(away.from)}${last ? ` au ${last} inclus` : ""}.`;
+  $("away-banner").hidden = false;
+}
+$("away-banner-open").addEventListener("click", () => selectTab("messaging"));
 
 async function loadMessaging() {
   $("messaging-error").hidden = true;
@@ -248,8 +268,9 @@ async function loadMessaging() {
     $("msg-open").checked = settings.open;
     $("away-on").checked = Boolean(settings.away);
     $("away-fields").hidden = !settings.away;
-    $("away-from").value = toLocalInput(settings.away?.from);
-    $("away-until").value = toLocalInput(settings.away?.until);
+    $("away-from").value = fromInput(settings.away?.from);
+    $("away-until").value = untilInput(settings.away?.until);
+    showAway(settings.away);
     $("away-message").value = settings.away?.message || "";
     const chosen = new Set(settings.away?.exceptions || []);
     $("away-exceptions").replaceChildren(...list.items.map((c) => el("label", { class: "inline" },
@@ -265,17 +286,25 @@ $("messaging").addEventListener("submit", async (event) => {
   $("messaging-ok").hidden = true;
   const body = { open: $("msg-open").checked, away: null };
   if ($("away-on").checked) {
-    const from = $("away-from").value, until = $("away-until").value;
+    const from = $("away-from").value.trim(), until = $("away-until").value.trim();
+    const start = from ? dayStart(from) : null, end = until ? dayStart(until, 1) : null;
+    const unreadable = [[from, start, "away_from"], [until, end, "away_until"]].filter(([text, value]) => text && !value);
+    if (unreadable.length) {
+      showError($("messaging-error"), new ApiError(422, { detail: "Vérifiez la date.",
+        errors: unreadable.map(([, , field]) => ({ field, detail: "écrivez la date comme 20/12/2026 (jour, mois, année)" })) }));
+      return;
+    }
     body.away = {
-      from: from ? new Date(from).toISOString() : null,
-      until: until ? new Date(until).toISOString() : null,
+      from: start,
+      until: end,
       message: $("away-message").value.trim() || null,
       exceptions: [...$("away-exceptions").querySelectorAll("input:checked")].map((i) => i.value),
     };
   }
   await busy($("messaging"), async () => {
     try {
-      await api("PUT", "/api/me/messaging", body);
+      const saved = await api("PUT", "/api/me/messaging", body);
+      showAway(saved.away);
       $("messaging-ok").textContent = "Réglages enregistrés.";
       $("messaging-ok").hidden = false;
     } catch (e) { showError($("messaging-error"), e); }
@@ -320,7 +349,10 @@ async function start() {
   // Read before the lists load: a click on the list meanwhile must not be opened twice.
   const opened = new URLSearchParams(location.hash.slice(1)).get("c");
   await Promise.all([loadConversations(), loadCalls(), loadOwed()]);
-  if (practitioner) await loadRequests();
+  if (practitioner) {
+    await loadRequests();
+    api("GET", "/api/me/messaging").then((settings) => showAway(settings.away), () => {});
+  }
   if (opened && !thread) openThread(opened);
 }
 start();

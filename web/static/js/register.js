@@ -1,4 +1,4 @@
-import { api, busy, dateField, formData, showError } from "./api.js";
+import { api, busy, dateField, formData, privacyConsent, showError } from "./api.js";
 
 const form = document.getElementById("register");
 const error = document.getElementById("error");
@@ -26,6 +26,8 @@ form.addEventListener("submit", async (event) => {
     if (birth === null) return;
     data.birth_date = birth;
   }
+  data.accept_privacy = privacyConsent(form, error);
+  if (!data.accept_privacy) return;
   await busy(form, async () => {
     try {
       const user = await api("POST", "/api/auth/register", data);
