@@ -15,6 +15,11 @@ from tests.mail import free_port
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
 
 
+async def accept_privacy(page: Page) -> None:
+    """Ticks the privacy notice box of a sign-up form, as a person does before creating it."""
+    await page.get_by_role("checkbox", name="J'ai lu la notice sur mes données").check()
+
+
 async def signed_in_page(browser: Browser, base: str, email: str, *, phone: bool = False) -> Page:
     context = await browser.new_context(locale="fr-FR", **(PHONE if phone else {}))
     page = await context.new_page()

@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, expect
 
-from tests.browser.pages import PHONE, doctor_and_patient
+from tests.browser.pages import PHONE, accept_privacy, doctor_and_patient
 from tests.helpers import Client
 from tests.mail import free_port
 
@@ -28,6 +28,7 @@ async def test_sign_up_errors_sit_beside_their_fields(
     await page.get_by_label("Nom", exact=True).fill("Durand")
     await page.get_by_label("Adresse e-mail").fill("jean durand@example")
     await page.get_by_label("Mot de passe").fill("court")
+    await accept_privacy(page)
     await page.get_by_role("button", name="Créer mon compte").click()
 
     first_name = page.get_by_label("Prénom")
@@ -70,6 +71,7 @@ async def test_a_birth_date_is_typed_the_french_way_whatever_the_browser_languag
     birth = page.get_by_label("Date de naissance")
     await expect(birth).to_have_attribute("placeholder", "JJ/MM/AAAA")
     await birth.fill("11/31/1950")  # the American order: no 31st month
+    await accept_privacy(page)
     await page.get_by_role("button", name="Créer mon compte").click()
     await expect(page.locator("#birth_date-error")).to_have_text(
         "Écrivez la date comme 23/11/1950 (jour, mois, année)."

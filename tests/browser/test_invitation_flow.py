@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, expect
 
+from tests.browser.pages import accept_privacy
 from tests.helpers import PASSWORD, Client, valid_rpps
 from tests.mail import SmtpServer, free_port
 
@@ -72,6 +73,7 @@ async def test_patient_accepts_an_emailed_invitation(
     await patient.screenshot(path=str(artifacts / "invitation-phone.png"), full_page=True)
     # A too-short password is refused with a readable reason, and nothing typed is lost.
     await patient.locator("#su-password").fill("court")
+    await accept_privacy(patient)
     await patient.get_by_role("button", name="Créer mon compte et accepter").click()
     # The reason sits under the password field; the top says to look at it.
     await expect(patient.locator("#su-password-error")).to_contain_text("au moins 10 caractères")
@@ -127,6 +129,7 @@ async def test_patient_registers_and_asks_a_doctor(
     await patient.get_by_label("Nom", exact=True).fill("Dupont")
     await patient.get_by_label("Adresse e-mail").fill("jean.dupont@example.fr")
     await patient.get_by_label("Mot de passe").fill(PASSWORD)
+    await accept_privacy(patient)
     await patient.get_by_role("button", name="Créer mon compte").click()
     await expect(patient).to_have_url(f"{base}/patient")
     await patient.get_by_label("Nom du médecin").fill("martin")

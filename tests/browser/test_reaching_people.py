@@ -19,7 +19,7 @@ from playwright.async_api import Browser, expect
 from server.http.keys import SERVICES
 from server.notify.loop import notify_once
 from server.services import Services
-from tests.browser.pages import PHONE, doctor_and_patient, signed_in_page
+from tests.browser.pages import PHONE, accept_privacy, doctor_and_patient, signed_in_page
 from tests.helpers import Client
 from tests.mail import free_port
 from tests.push_service import PushService
@@ -264,6 +264,7 @@ async def test_a_patient_who_signed_up_alone_confirms_the_address(
     await page.get_by_label("Nom", exact=True).fill("Moreau")
     await page.get_by_label("Adresse e-mail").fill("jeanne.moreau@example.fr")
     await page.get_by_label("Mot de passe").fill("un mot de passe solide")
+    await accept_privacy(page)
     await page.get_by_role("button", name="Créer mon compte").click()
     await page.wait_for_url(f"{base}/patient")
     banner = page.locator("#verify-banner")

@@ -11,7 +11,7 @@ from urllib.parse import quote
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, expect
 
-from tests.browser.pages import PHONE, doctor_and_patient, signed_in_page
+from tests.browser.pages import PHONE, accept_privacy, doctor_and_patient, signed_in_page
 from tests.helpers import PASSWORD, Client, valid_rpps
 
 
@@ -70,6 +70,7 @@ async def test_a_doctor_who_signed_up_alone_is_told_to_wait_for_approval(
     await page.get_by_label("Adresse e-mail").fill("house@example.fr")
     await page.get_by_label("Mot de passe").fill(PASSWORD)
     await page.get_by_label("Numéro RPPS").fill(valid_rpps(88))
+    await accept_privacy(page)
     await page.get_by_role("button", name="Créer mon compte").click()
     await page.wait_for_url(f"{base}/pro")
     await expect(

@@ -85,11 +85,12 @@ export function formData(form) {
   return data;
 }
 
-// Disable a form's buttons while a request runs: a second click sends nothing twice.
 // One action from a form: its buttons are disabled while it runs (a double click sends once),
 // and ``work`` gets an Idempotency-Key for its creating request, the same again if the last
-// attempt got no answer (a retry after a lost connection creates nothing more).
+// attempt got no answer (a retry after a lost connection creates nothing more). The marks of
+// the previous answer go: a field corrected and saved is no longer shown in red.
 export async function busy(form, work) {
+  clearFieldErrors(form);
   const buttons = form.querySelectorAll("button");
   buttons.forEach((b) => (b.disabled = true));
   form.actionKey ??= newKey();
