@@ -32,6 +32,7 @@ from server.conversations.settings_routes import routes as messaging_settings_ro
 from server.conversations.stale_uploads import run_upload_sweeper
 from server.db import create_engine, create_sessionmaker, migrate
 from server.documents.routes import routes as document_routes
+from server.filecrypt import KeyRing
 from server.http.access_log import access_log_middleware
 from server.http.auth import csrf_middleware
 from server.http.completion import run_to_completion_middleware
@@ -58,6 +59,7 @@ from server.payment_providers import BuiltinProvider, PaymentProvider, StripePro
 from server.payments.reminders import run_sweeper
 from server.payments.routes import routes as payment_routes
 from server.ratelimit import MemoryCounters, RateLimiter, RedisCounters
+from server.sealing import seal_plain_files
 from server.services import Services
 from server.settings import Settings
 from server.storage import AttachmentStore
@@ -85,6 +87,12 @@ class Overrides:
 def create_app(settings: Settings, overrides: Overrides | None = None) -> web.Application:
     overrides = overrides or Overrides()
     settings = settings.with_secret()
+    # A malformed key, or one that does not open the files already sealed, stops the start with
+    # a clear message (DataKeyError) rather than failing at the first download.
+    store = AttachmentStore(
+        settings.uploads_dir, settings.upload_max_bytes, KeyRing.parse(settings.data_key)
+    )
+    store.check_key()
     app = web.Application(
         middlewares=[
             run_to_completion_middleware,  # a request's transaction ends as written, always
@@ -114,7 +122,9 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> web.Ap
         await sessions.close()
 
     app.on_shutdown.append(close_sockets)
-    app.cleanup_ctx.append(_services_context(settings, overrides, SocketPublisher(sio, sessions)))
+    app.cleanup_ctx.append(
+        _services_context(settings, overrides, SocketPublisher(sio, sessions), store)
+    )
     for table in (
         account_routes,
         admin_routes,
@@ -157,7 +167,7 @@ def payment_provider(settings: Settings, http: aiohttp.ClientSession) -> Payment
 
 
 def _services_context(
-    settings: Settings, overrides: Overrides, events: SocketPublisher
+    settings: Settings, overrides: Overrides, events: SocketPublisher, store: AttachmentStore
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def context(app: web.Application) -> AsyncIterator[None]:
         engine = create_engine(settings.effective_database_url, schema=overrides.db_schema)
@@ -198,11 +208,12 @@ def _services_context(
                 sms=sms,
                 sessionmaker=create_sessionmaker(engine),
                 events=events,
-                attachments=AttachmentStore(settings.uploads_dir, settings.upload_max_bytes),
+                attachments=store,
                 payments=payment_provider(settings, http),
                 push=WebPushSender(settings.vapid_private_key, push_contact(settings), http),
             )
             app[SERVICES] = services
+            await seal_plain_files(services)
             writer = MessageWriter(services.sessionmaker, clock)
             writer.start()
             app[MESSAGE_WRITER] = writer

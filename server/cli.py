@@ -26,6 +26,7 @@ from server.clock import SystemClock
 from server.db import create_engine, create_sessionmaker, migrate
 from server.errors import AppError
 from server.events import NoEvents
+from server.filecrypt import DataKeyError, KeyRing
 from server.models import Role, User
 from server.outbound.push import NoPush
 from server.outbound.senders import OutboxEmailSender, OutboxSmsSender
@@ -58,7 +59,9 @@ def _services(settings: Settings) -> tuple[Services, object]:
             sms=OutboxSmsSender(settings.outbox_dir),
             sessionmaker=create_sessionmaker(engine),
             events=NoEvents(),
-            attachments=AttachmentStore(settings.uploads_dir, settings.upload_max_bytes),
+            attachments=AttachmentStore(
+                settings.uploads_dir, settings.upload_max_bytes, KeyRing.parse(settings.data_key)
+            ),
             payments=BuiltinProvider(),  # the CLI takes no payments
             push=NoPush(),
         ),
@@ -260,6 +263,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=None)
     serve.add_argument("--port", type=int, default=None)
     sub.add_parser("migrate", help="apply pending database migrations")
+    sub.add_parser(
+        "rotate-data-key",
+        help="seal every stored file's key with a new master key (see docs/data-at-rest.md)",
+    )
     create = sub.add_parser("create-user", help="create an account (any role)")
     create.add_argument("--role", required=True, choices=[r.value for r in Role])
     create.add_argument("--email", required=True)
@@ -287,8 +294,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     _configure_logging()
     try:
         settings = Settings.from_env()
-    except SettingsError as exc:
+        if args.command != "migrate":
+            settings = settings.with_secret()
+    except (SettingsError, DataKeyError) as exc:
         sys.exit(f"configuration error: {exc}")
+    try:
+        _run(args, settings)
+    except DataKeyError as exc:
+        sys.exit(f"configuration error: {exc}")
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> None:
     if args.command == "serve":
         if args.host:
             settings = replace(settings, host=args.host)
@@ -298,6 +314,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     elif args.command == "migrate":
         asyncio.run(_migrate(settings))
         print("database is up to date")
+    elif args.command == "rotate-data-key":
+        from server.data_keys import RotationRefused, rotate
+
+        try:
+            done = rotate(settings, from_env=bool(os.environ.get("TC_DATA_KEY", "").strip()))
+        except RotationRefused as exc:
+            sys.exit(str(exc))
+        print(
+            f"{done.rewrapped} files rewrapped ({done.already_current} already were): "
+            f"{done.message}"
+        )
     elif args.command == "create-user":
         asyncio.run(_create_user(settings, args))
     elif args.command == "approve-user":

@@ -7,6 +7,7 @@ applications with their own settings and no global state.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import secrets
 from collections.abc import Callable, Mapping
@@ -16,6 +17,10 @@ from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+
+from server.filecrypt import new_master_key
+
+log = logging.getLogger("teleconsult.settings")
 
 
 class SettingsError(ValueError):
@@ -66,6 +71,10 @@ class Settings:
     # The VAPID key that signs Web Push requests (PEM or base64url raw key); generated into the
     # data directory when unset, like the secret key.
     vapid_private_key: str = ""
+    # The master key(s) that seal stored files (base64url, 32 bytes; several separated by commas
+    # during a rotation, the first sealing new files). Generated once into ``data_key`` in the
+    # data directory when unset; never in the database.
+    data_key: str = ""
     # Push services a browser's subscription may point at ("scheme://host[:port]" patterns):
     # the server POSTs to the endpoint a page gives, which must not reach inside the network.
     push_services: tuple[str, ...] = (
@@ -104,7 +113,25 @@ class Settings:
         vapid = self.vapid_private_key or _kept_in(
             self.data_dir / "vapid_private_key.pem", _new_vapid_key
         )
-        return replace(self, secret_key=secret, vapid_private_key=vapid)
+        return replace(self, secret_key=secret, vapid_private_key=vapid, data_key=self._data_key())
+
+    def _data_key(self) -> str:
+        if self.data_key:
+            return self.data_key
+        path = self.data_dir / "data_key"
+        if not path.exists():
+            if (self.uploads_dir / ".keycheck").exists():
+                # Files were sealed with a key that is gone: a new one would open none of them.
+                raise SettingsError(
+                    f"the data key is missing: files in {self.uploads_dir} are sealed, but neither "
+                    f"TC_DATA_KEY nor {path} is set. Restore the key from your backup."
+                )
+            log.warning(
+                "generated the key that encrypts stored files into %s: back it up apart from "
+                "the database and the files (without it no file can be read)",
+                path,
+            )
+        return _kept_in(path, new_master_key)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -177,6 +204,7 @@ class Settings:
             stripe_api_base=opt("TC_STRIPE_API_BASE") or cls.stripe_api_base,
             notify_delay_s=notify_delay,
             vapid_private_key=opt("TC_VAPID_PRIVATE_KEY") or "",
+            data_key=opt("TC_DATA_KEY") or "",
             push_services=tuple(
                 p.strip() for p in (opt("TC_PUSH_SERVICES") or "").split(",") if p.strip()
             )

@@ -30,7 +30,7 @@ from server.http.keys import services_of
 from server.http.parsing import SearchQuery, parse_body, parse_query
 from server.models import Attachment, Message, User
 from server.services import Services
-from server.storage import ACCEPTED_TYPES, safe_filename
+from server.storage import ACCEPTED_TYPES, FileMissing, safe_filename
 
 routes = web.RouteTableDef()
 
@@ -309,7 +309,7 @@ async def upload(request: web.Request) -> web.Response:
     async with services.sessionmaker() as db:
         attachment = Attachment(
             uploader_id=user.id,
-            sha256=stored.sha256,
+            storage_name=stored.name,
             size=stored.size,
             content_type=stored.content_type,
             filename=safe_filename(part.filename, stored.content_type),
@@ -362,13 +362,18 @@ async def download(request: web.Request) -> web.StreamResponse:
             resource_id=attachment.id,
         )
         await db.commit()
-    path = services.attachments.path_of(attachment.sha256)
-    if not path.exists():
-        raise NotFound("Le fichier de cette pièce jointe est introuvable sur le serveur.")
+    missing = NotFound("Le fichier de cette pièce jointe est introuvable sur le serveur.")
+    if attachment.storage_name is None:
+        raise missing  # still in clear: sealed at the next start
     inline = attachment.content_type in {"application/pdf", "image/jpeg", "image/png"}
     disposition = "inline" if inline else "attachment"
-    return web.FileResponse(
-        path,
+    # Decrypted as it is sent, a chunk at a time: a 20 MB file never sits whole in memory.
+    pieces = services.attachments.chunks(attachment.storage_name)
+    try:
+        first = await anext(pieces)
+    except FileMissing:
+        raise missing from None
+    response = web.StreamResponse(
         headers={
             "Content-Type": attachment.content_type,
             "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(attachment.filename)}",
@@ -376,3 +381,13 @@ async def download(request: web.Request) -> web.StreamResponse:
             "Cache-Control": "private, no-store",
         },
     )
+    response.content_length = attachment.size
+    await response.prepare(request)
+    try:
+        await response.write(first)
+        async for piece in pieces:
+            await response.write(piece)
+    finally:
+        await pieces.aclose()
+    await response.write_eof()
+    return response

@@ -2,8 +2,8 @@
 
 A page uploads a file before the message that carries it is sent; a person who changes their
 mind (or a script) leaves the file behind. Nobody but the uploader can reach such a file, and
-nobody will: after ``limits.STALE_UPLOAD_AGE`` its row and, unless another attachment holds the
-same content, its file are deleted.
+nobody will: after ``limits.STALE_UPLOAD_AGE`` its row and its file are deleted (each row has a
+file of its own since files are sealed under random names).
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ log = logging.getLogger("teleconsult.uploads")
 
 async def expire_stale_uploads(db: AsyncSession, services: Services) -> list[str]:
     """Deletes the rows of uploads never posted and older than the limit, in the caller's
-    transaction; returns the contents (sha256) no attachment refers to any more, whose files
-    the caller removes once this is committed."""
+    transaction; returns their stored files' names, which the caller removes once this is
+    committed."""
     horizon = services.clock.now() - limits.STALE_UPLOAD_AGE
     stale = list(
         await db.scalars(
@@ -47,11 +47,7 @@ async def expire_stale_uploads(db: AsyncSession, services: Services) -> list[str
             details={"uploader_id": attachment.uploader_id, "size": attachment.size},
         )
     await db.execute(delete(Attachment).where(Attachment.id.in_([a.id for a in stale])))
-    contents = {a.sha256 for a in stale}
-    still_used = set(
-        await db.scalars(select(Attachment.sha256).where(Attachment.sha256.in_(contents)))
-    )
-    return sorted(contents - still_used)
+    return sorted(a.storage_name for a in stale if a.storage_name)
 
 
 async def sweep_stale_uploads(services: Services) -> int:
@@ -59,9 +55,8 @@ async def sweep_stale_uploads(services: Services) -> int:
     async with services.sessionmaker() as db:
         orphans = await expire_stale_uploads(db, services)
         await db.commit()
-    for sha256 in orphans:
-        path = services.attachments.path_of(sha256)
-        await asyncio.to_thread(path.unlink, missing_ok=True)
+    for name in orphans:
+        await services.attachments.delete(name)
     return len(orphans)
 
 

@@ -265,7 +265,7 @@ async def send_document(
         )
         attachment = Attachment(
             uploader_id=user.id,
-            sha256=stored.sha256,
+            storage_name=stored.name,
             size=stored.size,
             content_type=stored.content_type,
             filename=f"{slug}-{local_now:%Y-%m-%d}.pdf",

@@ -43,15 +43,18 @@ class Message(Base):
 
 
 class Attachment(Base):
-    """An uploaded file. Stored once per content (``sha256``) under the data directory; the row
-    says who uploaded it and, once posted, which message carries it."""
+    """An uploaded file, stored encrypted under a random name (``storage_name``) in the data
+    directory; the row says who uploaded it and, once posted, which message carries it."""
 
     __tablename__ = "attachments"
 
     id: Mapped[str] = id_column()
     uploader_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
     message_id: Mapped[str | None] = mapped_column(ForeignKey("messages.id"), index=True)
-    sha256: Mapped[str] = mapped_column(String(64))
+    # None once sealed: earlier versions named files by the SHA-256 of their content, which
+    # told who held the same file; kept only until start-up seals the file (storage.py).
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    storage_name: Mapped[str | None] = mapped_column(String(64), unique=True)
     size: Mapped[int] = mapped_column(BigInteger)
     content_type: Mapped[str] = mapped_column(String(100))
     filename: Mapped[str] = mapped_column(String(255))

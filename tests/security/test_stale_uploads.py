@@ -37,7 +37,7 @@ async def test_uploads_never_posted_are_deleted_after_a_day(
     assert sent.status == 201
     async with services.sessionmaker() as db:
         files = {
-            a.id: services.attachments.path_of(a.sha256)
+            a.id: services.attachments.path_of(a.storage_name or "")
             for a in await db.scalars(select(Attachment))
         }
     assert all(path.exists() for path in files.values())
@@ -49,11 +49,13 @@ async def test_uploads_never_posted_are_deleted_after_a_day(
     assert (await doctor.get(f"/api/attachments/{forgotten['id']}")).status == 200
 
     clock.advance(timedelta(hours=2))
-    assert await sweep_stale_uploads(services) == 1
+    # Each upload has a file of its own (sealed under a random name): the twin's goes too,
+    # the posted file of the same content stays.
+    assert await sweep_stale_uploads(services) == 2
     await doctor.login()
     await patient.login()
-    assert not files[forgotten["id"]].exists()
-    assert files[posted["id"]].exists()  # the twin's content is still a posted file's
+    assert not files[forgotten["id"]].exists() and not files[twin["id"]].exists()
+    assert files[posted["id"]].exists()
     assert (await doctor.get(f"/api/attachments/{forgotten['id']}")).status == 404
     assert (await patient.get(f"/api/attachments/{twin['id']}")).status == 404
     assert (await patient.get(f"/api/attachments/{posted['id']}")).status == 200
