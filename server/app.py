@@ -16,9 +16,11 @@ from server.accounts.admin_routes import routes as admin_routes
 from server.accounts.audit_routes import routes as audit_routes
 from server.accounts.auth import idempotency_owner
 from server.accounts.notification_routes import routes as notification_routes
+from server.accounts.refusals import refused_access_middleware
 from server.accounts.reset_routes import routes as reset_routes
 from server.accounts.routes import routes as account_routes
 from server.accounts.verify_routes import routes as verify_routes
+from server.audit.verify import run_head_reporter
 from server.billing.routes import routes as billing_routes
 from server.calls.keys import SFU_CALLS
 from server.calls.metrics import routes as metrics_routes
@@ -29,7 +31,6 @@ from server.conversations.group_commit import MessageWriter
 from server.conversations.keys import MESSAGE_WRITER
 from server.conversations.routes import routes as conversation_routes
 from server.conversations.settings_routes import routes as messaging_settings_routes
-from server.conversations.stale_uploads import run_upload_sweeper
 from server.db import create_engine, create_sessionmaker, migrate
 from server.documents.routes import routes as document_routes
 from server.filecrypt import KeyRing
@@ -58,6 +59,8 @@ from server.passwords import Passwords
 from server.payment_providers import BuiltinProvider, PaymentProvider, StripeProvider
 from server.payments.reminders import run_sweeper
 from server.payments.routes import routes as payment_routes
+from server.privacy.retention import run_retention
+from server.privacy.routes import routes as privacy_routes
 from server.ratelimit import MemoryCounters, RateLimiter, RedisCounters
 from server.sealing import seal_plain_files
 from server.services import Services
@@ -99,6 +102,7 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> web.Ap
             access_log_middleware,
             security_headers_middleware,  # outside the problem renderer: errors get them too
             problem_middleware,
+            refused_access_middleware,  # inside the renderer: it sees the refusal itself
             csrf_middleware,
             idempotency_middleware,  # after CSRF: a cross-site POST is refused, not replayed
         ],
@@ -141,6 +145,7 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> web.Ap
         notification_routes,
         reset_routes,
         verify_routes,
+        privacy_routes,
         page_routes,
     ):
         app.router.add_routes(table)
@@ -177,6 +182,7 @@ def _services_context(
         sweeper: asyncio.Task[None] | None = None
         upload_sweeper: asyncio.Task[None] | None = None
         notifier: asyncio.Task[None] | None = None
+        head_reporter: asyncio.Task[None] | None = None
         limiter: RateLimiter | None = None
         try:
             await migrate(engine)
@@ -221,12 +227,13 @@ def _services_context(
                 worker = asyncio.create_task(run_worker(services), name="delivery-worker")
                 sweeper = asyncio.create_task(run_sweeper(services), name="payment-sweeper")
                 notifier = asyncio.create_task(run_notifier(services), name="notifier")
-                upload_sweeper = asyncio.create_task(
-                    run_upload_sweeper(services), name="upload-sweeper"
+                upload_sweeper = asyncio.create_task(run_retention(services), name="retention")
+                head_reporter = asyncio.create_task(
+                    run_head_reporter(services.sessionmaker), name="audit-head-reporter"
                 )
             yield
         finally:
-            for task in (worker, sweeper, upload_sweeper, notifier):
+            for task in (worker, sweeper, upload_sweeper, notifier, head_reporter):
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):

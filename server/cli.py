@@ -14,6 +14,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import date, datetime, time
 
 from aiohttp import web
 from pydantic import TypeAdapter, ValidationError
@@ -22,7 +23,7 @@ from sqlalchemy import select
 from server import audit
 from server.accounts.service import NewUser, attach_secretary, create_user
 from server.app import create_app
-from server.clock import SystemClock
+from server.clock import PARIS, SystemClock
 from server.db import create_engine, create_sessionmaker, migrate
 from server.errors import AppError
 from server.events import NoEvents
@@ -115,6 +116,35 @@ async def _create_user(settings: Settings, args: argparse.Namespace) -> None:
         raise SystemExit(f"error: {exc.detail}") from exc
     finally:
         await engine.dispose()  # type: ignore[attr-defined]
+
+
+def _date_arg(text: str) -> datetime:
+    try:
+        return datetime.combine(date.fromisoformat(text), time(0), tzinfo=PARIS)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+async def _audit_verify(settings: Settings, since: datetime | None) -> int:
+    """Exit status 0 if the chain holds, 1 with the first broken row named otherwise."""
+    from server.audit.verify import verify
+
+    engine = create_engine(settings.effective_database_url)
+    try:
+        async with create_sessionmaker(engine)() as db:
+            verdict = await verify(db, since)
+    finally:
+        await engine.dispose()
+    head = f"head: seq={verdict.head_seq} hash={verdict.head_hash}"
+    if verdict.ok:
+        print(f"audit chain intact: {verdict.checked} rows checked; {head}")
+        return 0
+    where = f" (id {verdict.broken_id})" if verdict.broken_id else ""
+    print(
+        f"AUDIT CHAIN BROKEN at row {verdict.broken_seq}{where}: {verdict.problem}; "
+        f"{verdict.checked} rows before it hold; {head}"
+    )
+    return 1
 
 
 async def _approve_user(settings: Settings, email: str) -> None:
@@ -267,6 +297,17 @@ def build_parser() -> argparse.ArgumentParser:
         "rotate-data-key",
         help="seal every stored file's key with a new master key (see docs/data-at-rest.md)",
     )
+    audit_cmd = sub.add_parser("audit", help="the audit log")
+    audit_sub = audit_cmd.add_subparsers(dest="audit_command", required=True)
+    check = audit_sub.add_parser(
+        "verify", help="check the audit log's hash chain; names the first broken row"
+    )
+    check.add_argument(
+        "--from",
+        dest="since",
+        type=_date_arg,
+        help="check from the first row written on or after this date (YYYY-MM-DD)",
+    )
     create = sub.add_parser("create-user", help="create an account (any role)")
     create.add_argument("--role", required=True, choices=[r.value for r in Role])
     create.add_argument("--email", required=True)
@@ -294,7 +335,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     _configure_logging()
     try:
         settings = Settings.from_env()
-        if args.command != "migrate":
+        if args.command not in ("migrate", "audit"):
             settings = settings.with_secret()
     except (SettingsError, DataKeyError) as exc:
         sys.exit(f"configuration error: {exc}")
@@ -325,6 +366,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> None:
             f"{done.rewrapped} files rewrapped ({done.already_current} already were): "
             f"{done.message}"
         )
+    elif args.command == "audit":
+        sys.exit(asyncio.run(_audit_verify(settings, args.since)))
     elif args.command == "create-user":
         asyncio.run(_create_user(settings, args))
     elif args.command == "approve-user":

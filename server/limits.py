@@ -107,8 +107,6 @@ UPLOADS_PER_USER_PER_HOUR = 120
 UPLOAD_CHUNK_BYTES = 256 * 1024
 # An upload never posted in a message is deleted after a day (the page posts it within minutes;
 # a draft left overnight is gone, which the composer says).
-STALE_UPLOAD_AGE = timedelta(days=1)
-STALE_UPLOAD_SWEEP_SECONDS = 3600.0
 
 # Away mode: an auto-reply text is a sentence or two, not a letter.
 AWAY_MESSAGE_MAX_LENGTH = 1000
@@ -141,3 +139,7 @@ EMAIL_VERIFICATIONS_PER_HOUR = 3
 # looping on it would hold the drawing threads.
 PREVIEWS_PER_MINUTE = 30
 PREVIEW_WINDOW = timedelta(minutes=1)
+
+# A person's data export reads every file they hold: a few an hour is plenty for a person.
+EXPORTS_PER_HOUR = 5
+EXPORT_WINDOW = timedelta(hours=1)

@@ -75,6 +75,10 @@ class Settings:
     # during a rotation, the first sealing new files). Generated once into ``data_key`` in the
     # data directory when unset; never in the database.
     data_key: str = ""
+    # Retention (server/privacy/retention.py): call quality samples, days after the call ended
+    # and was coded; uploads never sent, hours.
+    retain_call_samples_days: int = 90
+    retain_unsent_uploads_hours: int = 24
     # Push services a browser's subscription may point at ("scheme://host[:port]" patterns):
     # the server POSTs to the endpoint a page gives, which must not reach inside the network.
     push_services: tuple[str, ...] = (
@@ -183,6 +187,16 @@ class Settings:
         if not delay.isdigit() or not 10 <= int(delay) <= 86400:
             raise SettingsError("TC_NOTIFY_DELAY_S must be a number of seconds (10 to 86400)")
         notify_delay = int(delay)
+        samples_days = opt("TC_RETAIN_CALL_SAMPLES_DAYS") or str(cls.retain_call_samples_days)
+        if not samples_days.isdigit() or not 7 <= int(samples_days) <= 3650:
+            raise SettingsError("TC_RETAIN_CALL_SAMPLES_DAYS must be a number of days (7 to 3650)")
+        uploads_hours = opt("TC_RETAIN_UNSENT_UPLOADS_HOURS") or str(
+            cls.retain_unsent_uploads_hours
+        )
+        if not uploads_hours.isdigit() or not 1 <= int(uploads_hours) <= 24 * 90:
+            raise SettingsError(
+                "TC_RETAIN_UNSENT_UPLOADS_HOURS must be a number of hours (1 to 2160)"
+            )
         return cls(
             data_dir=Path(opt("TC_DATA_DIR") or "var"),
             database_url=opt("TC_DATABASE_URL") or "",
@@ -205,6 +219,8 @@ class Settings:
             notify_delay_s=notify_delay,
             vapid_private_key=opt("TC_VAPID_PRIVATE_KEY") or "",
             data_key=opt("TC_DATA_KEY") or "",
+            retain_call_samples_days=int(samples_days),
+            retain_unsent_uploads_hours=int(uploads_hours),
             push_services=tuple(
                 p.strip() for p in (opt("TC_PUSH_SERVICES") or "").split(",") if p.strip()
             )

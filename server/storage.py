@@ -28,6 +28,8 @@ from server.filecrypt import DataKeyError, KeyRing
 
 log = logging.getLogger("teleconsult.storage")
 KEY_CHECK = ".keycheck"
+READ_CHUNKS_PER_TRIP = 4  # 1 MiB decrypted per thread hop when a file is read
+WRITE_BYTES_PER_TRIP = 1024 * 1024
 _KEY_CHECK_TEXT = b"teleconsult data key check"
 
 ACCEPTED = "PDF, JPEG, PNG ou HEIC/HEIF"
@@ -127,6 +129,7 @@ class AttachmentStore:
         size = 0
         head = b""
         content_type: str | None = None
+        pending = bytearray()
         try:
             with os.fdopen(fd, "wb") as out:
                 out.write(sealer.header())
@@ -141,12 +144,14 @@ class AttachmentStore:
                         head += chunk[: 64 - len(head)]
                         if len(head) >= 12 or size >= 64:
                             content_type = self._check_type(head)
-                    sealed = sealer.update(chunk)
-                    if sealed:
-                        await asyncio.to_thread(out.write, sealed)
+                    pending += sealer.update(chunk)
+                    if len(pending) >= WRITE_BYTES_PER_TRIP:
+                        await asyncio.to_thread(out.write, bytes(pending))
+                        pending.clear()
                 if content_type is None:
                     content_type = self._check_type(head)
-                await asyncio.to_thread(out.write, sealer.finish())
+                pending += sealer.finish()
+                await asyncio.to_thread(out.write, bytes(pending))
             name = secrets.token_hex(16)
             await asyncio.to_thread(_move_into_place, tmp, self.path_of(name))
             return StoredFile(name, size, content_type)
@@ -161,7 +166,8 @@ class AttachmentStore:
             raise FileMissing(name) from None
         try:
             pieces = filecrypt.opened(f, self.ring)
-            while (piece := await asyncio.to_thread(_next, pieces)) is not None:
+            # A few chunks per trip to the thread pool: fewer hops, still a bounded memory.
+            while piece := await asyncio.to_thread(_next_many, pieces, READ_CHUNKS_PER_TRIP):
                 yield piece
         finally:
             await asyncio.to_thread(f.close)
@@ -239,8 +245,8 @@ class AttachmentStore:
         return found
 
 
-def _next(pieces: Iterator[bytes]) -> bytes | None:
-    return next(pieces, None)
+def _next_many(pieces: Iterator[bytes], count: int) -> bytes:
+    return b"".join(piece for _, piece in zip(range(count), pieces, strict=False))
 
 
 def _move_into_place(tmp: Path, final: Path) -> None:

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from server import audit
 from server.accounts.auth import require_user
+from server.audit import chain
 from server.http.auth import client_ip
 from server.http.docs import documented
 from server.http.keys import services_of
@@ -65,6 +66,10 @@ async def list_events(request: web.Request) -> web.Response:
                     "resource_id": e.resource_id,
                     "ip": e.ip,
                     "details": e.details,
+                    "seq": e.seq,
+                    # False: the row no longer holds what was written (edited in the database);
+                    # ``teleconsult audit verify`` also checks the links between rows.
+                    "intact": chain.intact(e),
                 }
                 for e in events
             ]

@@ -9,6 +9,7 @@ from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from server.audit import chain
 from server.clock import Clock
 from server.models import AuditEvent, new_id
 
@@ -68,4 +69,5 @@ def insert_rows(db: Session, rows: list[dict[str, Any]]) -> None:
     """Add events to the caller's transaction, like ``record`` (sync: a batch of messages is
     written by sync code)."""
     if rows:
+        chain.chain_rows(db, rows)
         db.execute(insert(_EVENTS), rows)

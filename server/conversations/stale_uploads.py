@@ -1,20 +1,21 @@
-"""Uploads that were never posted: removed after a day, with an audit row.
+"""Uploads that were never posted: removed after a day (``TC_RETAIN_UNSENT_UPLOADS_HOURS``),
+with an audit row; run by the retention task (server/privacy/retention.py).
 
 A page uploads a file before the message that carries it is sent; a person who changes their
 mind (or a script) leaves the file behind. Nobody but the uploader can reach such a file, and
-nobody will: after ``limits.STALE_UPLOAD_AGE`` its row and its file are deleted (each row has a
-file of its own since files are sealed under random names).
+nobody will: after the delay its row and its file are deleted (each row has a file of its own
+since files are sealed under random names).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
+from datetime import timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server import audit, limits
+from server import audit
 from server.models import Attachment
 from server.services import Services
 
@@ -25,7 +26,7 @@ async def expire_stale_uploads(db: AsyncSession, services: Services) -> list[str
     """Deletes the rows of uploads never posted and older than the limit, in the caller's
     transaction; returns their stored files' names, which the caller removes once this is
     committed."""
-    horizon = services.clock.now() - limits.STALE_UPLOAD_AGE
+    horizon = services.clock.now() - timedelta(hours=services.settings.retain_unsent_uploads_hours)
     stale = list(
         await db.scalars(
             select(Attachment).where(
@@ -58,14 +59,3 @@ async def sweep_stale_uploads(services: Services) -> int:
     for name in orphans:
         await services.attachments.delete(name)
     return len(orphans)
-
-
-async def run_upload_sweeper(services: Services) -> None:
-    while True:
-        try:
-            await sweep_stale_uploads(services)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("stale upload sweep failed; trying again")
-        await asyncio.sleep(limits.STALE_UPLOAD_SWEEP_SECONDS)

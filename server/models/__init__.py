@@ -12,7 +12,7 @@ from .after_call import (
     PaymentRequest,
     PaymentStatus,
 )
-from .audit import AuditEvent
+from .audit import AuditChainHead, AuditEvent
 from .base import Base, new_id
 from .calls import Call, CallEvent, CallPeer, CallStatus
 from .contacts import ContactRequest, ContactRequestStatus
@@ -42,6 +42,7 @@ __all__ = [
     "PATIENT",
     "PRACTITIONER",
     "Attachment",
+    "AuditChainHead",
     "AuditEvent",
     "AuthSession",
     "AwayException",
