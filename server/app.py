@@ -33,6 +33,8 @@ from server.conversations.routes import routes as conversation_routes
 from server.conversations.settings_routes import routes as messaging_settings_routes
 from server.db import create_engine, create_sessionmaker, migrate
 from server.documents.routes import routes as document_routes
+from server.expertise.reminders import run_reminders
+from server.expertise.routes import routes as expertise_routes
 from server.filecrypt import KeyRing
 from server.http.access_log import access_log_middleware
 from server.http.auth import csrf_middleware
@@ -146,6 +148,7 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> web.Ap
         reset_routes,
         verify_routes,
         privacy_routes,
+        expertise_routes,
         page_routes,
     ):
         app.router.add_routes(table)
@@ -183,6 +186,7 @@ def _services_context(
         upload_sweeper: asyncio.Task[None] | None = None
         notifier: asyncio.Task[None] | None = None
         head_reporter: asyncio.Task[None] | None = None
+        expertise_reminders: asyncio.Task[None] | None = None
         limiter: RateLimiter | None = None
         try:
             await migrate(engine)
@@ -228,12 +232,22 @@ def _services_context(
                 sweeper = asyncio.create_task(run_sweeper(services), name="payment-sweeper")
                 notifier = asyncio.create_task(run_notifier(services), name="notifier")
                 upload_sweeper = asyncio.create_task(run_retention(services), name="retention")
+                expertise_reminders = asyncio.create_task(
+                    run_reminders(services), name="expertise-reminders"
+                )
                 head_reporter = asyncio.create_task(
                     run_head_reporter(services.sessionmaker), name="audit-head-reporter"
                 )
             yield
         finally:
-            for task in (worker, sweeper, upload_sweeper, notifier, head_reporter):
+            for task in (
+                worker,
+                sweeper,
+                upload_sweeper,
+                notifier,
+                head_reporter,
+                expertise_reminders,
+            ):
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):

@@ -77,8 +77,8 @@ class Client:
         async with self.session.request(method, self.server.make_url(path), **kwargs) as resp:
             if resp.content_type in {"application/json", "application/problem+json"}:
                 body = await resp.json(content_type=None)
-            else:
-                body = await resp.text()
+            else:  # a page, a PDF, an archive: read as text, whatever its bytes
+                body = (await resp.read()).decode("utf-8", errors="replace")
             return Reply(resp.status, body, resp.headers)
 
     async def get(self, path: str, **kw: Any) -> Reply:

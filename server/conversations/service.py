@@ -51,11 +51,12 @@ async def open_conversation(
             "practitioner_id": practitioner_id,
             "patient_id": patient_id,
             "origin": origin,
+            "topic": "",
             "patient_can_write": None,
             "created_at": services.clock.now(),
             "last_seq": 0,
         },
-        ["practitioner_id", "patient_id"],
+        ["practitioner_id", "patient_id", "topic"],
     )
     conversation = await _find(db, practitioner_id, patient_id)
     assert conversation is not None
@@ -79,6 +80,7 @@ async def _find(db: AsyncSession, practitioner_id: str, patient_id: str) -> Conv
         select(Conversation).where(
             Conversation.practitioner_id == practitioner_id,
             Conversation.patient_id == patient_id,
+            Conversation.topic == "",
         )
     )
 
@@ -141,6 +143,7 @@ async def list_conversations(
         .join(patient, patient.id == Conversation.patient_id)
         .join(practitioner, practitioner.id == Conversation.practitioner_id)
         .where(visible_to(user))
+        .where(Conversation.topic == "")  # tele-expertise exchanges have their own pages
         .order_by(
             func.coalesce(Conversation.last_message_at, Conversation.created_at).desc(),
             Conversation.id,

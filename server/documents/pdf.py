@@ -114,6 +114,9 @@ class _Writer:
         self.pdf.multi_cell(0, gap, self.text(value), new_x="LMARGIN", new_y="NEXT")
 
 
+Writer = _Writer  # for the other PDFs of the app (the tele-expertise report)
+
+
 def _fr(day: date) -> str:
     return day.strftime("%d/%m/%Y")
 

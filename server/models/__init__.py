@@ -17,6 +17,14 @@ from .base import Base, new_id
 from .calls import Call, CallEvent, CallPeer, CallStatus
 from .contacts import ContactRequest, ContactRequestStatus
 from .conversations import Conversation
+from .expertise import (
+    ExpertiseLine,
+    ExpertiseLineMember,
+    ExpertiseRequest,
+    ExpertiseRota,
+    ExpertiseStatus,
+    ExpertiseTemplate,
+)
 from .idempotency import IdempotentRequest
 from .invitations import Channel, Delivery, DeliveryStatus, Invitation, InvitationStatus
 from .messages import (
@@ -62,6 +70,12 @@ __all__ = [
     "DeliveryStatus",
     "Document",
     "EmailVerification",
+    "ExpertiseLine",
+    "ExpertiseLineMember",
+    "ExpertiseRequest",
+    "ExpertiseRota",
+    "ExpertiseStatus",
+    "ExpertiseTemplate",
     "IdempotentRequest",
     "Invitation",
     "InvitationStatus",

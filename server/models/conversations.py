@@ -16,13 +16,18 @@ class Conversation(Base):
     under two simultaneous clicks)."""
 
     __tablename__ = "conversations"
-    __table_args__ = (UniqueConstraint("practitioner_id", "patient_id"),)
+    __table_args__ = (UniqueConstraint("practitioner_id", "patient_id", "topic"),)
 
     id: Mapped[str] = id_column()
     practitioner_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
     patient_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
-    # How the patient came in: "invitation" or "contact_request".
+    # How the patient came in: "invitation" or "contact_request"; "expertise": a tele-expertise
+    # request's exchange between professionals (server/expertise/).
     origin: Mapped[str] = mapped_column(String(20))
+    # "" for a patient's conversation (one per pair); a tele-expertise request's id for its
+    # exchange, whose practitioner and "patient" are both the requester (the line's members are
+    # participants), so one requester has one per request.
+    topic: Mapped[str] = mapped_column(String(32), default="", server_default="")
     # None: follow the practitioner's messaging setting (domain.md §2).
     patient_can_write: Mapped[bool | None] = mapped_column(Boolean)
     created_at: Mapped[datetime]

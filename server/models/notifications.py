@@ -19,6 +19,9 @@ class NoticeKind(enum.StrEnum):
     PASSWORD_RESET = "password_reset"
     EMAIL_VERIFICATION = "email_verification"
     TEST = "test"  # "tester" on the settings page
+    EXPERTISE_REQUEST = "expertise_request"  # a new request, to the line's doctor of the day
+    EXPERTISE_LATE = "expertise_late"  # past its delay: to the line's members
+    EXPERTISE_LATE_REQUESTER = "expertise_late_req"  # later still: to the requester
 
 
 class NoticeStatus(enum.StrEnum):

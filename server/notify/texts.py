@@ -95,6 +95,54 @@ def contact_request(link: str) -> Words:
     )
 
 
+def expertise_request(line: str | None, link: str) -> Words:
+    """No patient, no question: only that a colleague asks, and where."""
+    where = f" sur la ligne « {line} »" if line else ""
+    return Words(
+        subject="Nouvelle demande de téléexpertise",
+        lines=(
+            f"Un confrère vous adresse une demande de téléexpertise{where}.",
+            "Vous êtes le médecin d'avis du jour : la demande est visible par toute l'équipe.",
+        ),
+        link=link,
+        button="Voir la demande",
+        sms="Téléconsult : nouvelle demande de téléexpertise. Pour la voir :",
+        tag="expertise",
+    )
+
+
+def expertise_late(line: str | None, link: str) -> Words:
+    where = f" de la ligne « {line} »" if line else ""
+    return Words(
+        subject="Une demande de téléexpertise attend une réponse",
+        lines=(
+            f"Une demande de téléexpertise{where} a dépassé le délai de réponse promis.",
+            "Un membre de l'équipe peut la prendre en charge ou la refuser en donnant la raison.",
+        ),
+        link=link,
+        button="Voir la demande",
+        sms="Téléconsult : une demande de téléexpertise a dépassé son délai. Pour la voir :",
+        tag="expertise",
+    )
+
+
+def expertise_late_requester(line: str | None, link: str) -> Words:
+    where = f" adressée à « {line} »" if line else ""
+    return Words(
+        subject="Votre demande de téléexpertise n'a pas encore de réponse",
+        lines=(
+            f"Votre demande de téléexpertise{where} n'a pas encore reçu de réponse dans le "
+            "délai annoncé.",
+            "Si la situation ne peut pas attendre, contactez le service par téléphone ou "
+            "orientez le patient. En cas d'urgence, appelez le 15.",
+        ),
+        link=link,
+        button="Voir la demande",
+        sms="Téléconsult : votre demande de téléexpertise attend toujours une réponse :",
+        tag="expertise",
+    )
+
+
 def password_link(link: str) -> Words:
     return Words(
         subject="Choisir un nouveau mot de passe",

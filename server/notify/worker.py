@@ -26,6 +26,9 @@ from server.models import (
     ContactRequest,
     ContactRequestStatus,
     EmailVerification,
+    ExpertiseLine,
+    ExpertiseRequest,
+    ExpertiseStatus,
     Message,
     Notice,
     NoticeKind,
@@ -154,7 +157,37 @@ async def _plan(
             return Skip("request answered")
         words = texts.contact_request(_home(services, user))
         return await _channels(db, user, prefs, words, sms_first=False)
+    if kind in EXPERTISE_NOTICES:
+        return await _expertise(db, services, kind, notice.subject_id, user, prefs)
     return await _unread(db, services, notice.subject_id, user, prefs)
+
+
+EXPERTISE_NOTICES = {
+    NoticeKind.EXPERTISE_REQUEST: texts.expertise_request,
+    NoticeKind.EXPERTISE_LATE: texts.expertise_late,
+    NoticeKind.EXPERTISE_LATE_REQUESTER: texts.expertise_late_requester,
+}
+
+
+async def _expertise(
+    db: AsyncSession,
+    services: Services,
+    kind: NoticeKind,
+    request_id: str,
+    user: User,
+    prefs: Preferences,
+) -> Plan | Skip:
+    """A request still waiting for what the notice asks (a new one, a late one)."""
+    request = await db.get(ExpertiseRequest, request_id)
+    if request is None or request.status not in (ExpertiseStatus.OPEN, ExpertiseStatus.CLAIMED):
+        return Skip("request answered")
+    if kind == NoticeKind.EXPERTISE_REQUEST and request.status != ExpertiseStatus.OPEN:
+        return Skip("request claimed")
+    line = await db.get(ExpertiseLine, request.line_id) if request.line_id else None
+    words = EXPERTISE_NOTICES[kind](
+        line.name if line else None, _home(services, user, request.conversation_id)
+    )
+    return await _channels(db, user, prefs, words, sms_first=False)
 
 
 async def _unread(

@@ -69,6 +69,29 @@ async def test_no_outsider_reaches_anything_of_another_practice(
     second = make_client()
     await second.register(email="p2@example.fr", first_name="P", last_name="Deux")
     request = await second.post("/api/contact-requests", {"practitioner_id": doctor.user["id"]})
+    # Dr Martin's advice line, and a colleague's tele-expertise request to it.
+    line = await doctor.post(
+        "/api/expertise/lines", {"name": "Avis", "specialty": "general_practice"}
+    )
+    assert line.status == 201, line
+    colleague = make_client()
+    await colleague.register(
+        email="c@example.fr",
+        first_name="C",
+        last_name="Ollegue",
+        role="doctor",
+        rpps=valid_rpps(43),
+    )
+    expertise = await colleague.post(
+        "/api/expertise/requests",
+        {
+            "line_id": line.body["id"],
+            "patient": {"first_name": "X", "last_name": "Y", "birth_date": "1950-01-01"},
+            "consent": True,
+            "question": "Avis ?",
+        },
+    )
+    assert expertise.status == 201, expertise
     # Each kind of resource a route can name, by the words before its parameter.
     ids = {
         "conversations": cid,
@@ -79,8 +102,13 @@ async def test_no_outsider_reaches_anything_of_another_practice(
         "invitations": invitation.body["id"],
         "contact-requests": request.body["id"],
         "admin/users": doctor.user["id"],
+        "expertise/lines": line.body["id"],
+        "expertise/requests": expertise.body["id"],
     }
-    secrets = {v for k, v in ids.items() if k not in {"admin/users"}}
+    # A line is in the directory every professional reads (patients get 404).
+    public_to_professionals = {"expertise/lines"}
+    secrets = {v for k, v in ids.items() if k not in {"admin/users", *public_to_professionals}}
+    secrets.add(expertise.body["conversation_id"])
 
     stranger = make_client()
     await stranger.register(email="s@example.fr", first_name="Sam", last_name="S")
@@ -116,8 +144,11 @@ async def test_no_outsider_reaches_anything_of_another_practice(
             text = str(reply.body)
             # A list of one's own (no id in the path) may answer; it must hold nothing of
             # Dr Martin's (checked below).
-            if names and reply.status not in REFUSALS:
+            readable = prefix in public_to_professionals and method == "GET" and name != "stranger"
+            if names and reply.status not in REFUSALS and not readable:
                 failures.append(f"{name} {method} {path}: {reply.status} {text[:200]}")
+            if prefix in public_to_professionals and name == "stranger" and reply.status != 404:
+                failures.append(f"{name} {method} {path}: {reply.status}, not 404 to a patient")
             leaked = [s for s in secrets if s in text and s not in path]
             if leaked:
                 failures.append(f"{name} {method} {path}: echoes {leaked}")
