@@ -82,6 +82,12 @@ async def profile_page(request: web.Request) -> web.StreamResponse:
     return _page("profile.html")
 
 
+@routes.get("/expertise")
+async def expertise_page(request: web.Request) -> web.StreamResponse:
+    """Tele-expertise for professionals: the line's inbox, my requests, asking, my lines."""
+    return _page("expertise.html")
+
+
 @routes.get("/confidentialite")
 async def privacy_page(request: web.Request) -> web.StreamResponse:
     """The privacy notice (RGPD art. 13) shown before an account is made; public."""

@@ -185,7 +185,7 @@ async def _expertise(
         return Skip("request claimed")
     line = await db.get(ExpertiseLine, request.line_id) if request.line_id else None
     words = EXPERTISE_NOTICES[kind](
-        line.name if line else None, _home(services, user, request.conversation_id)
+        line.name if line else None, f"{services.public_url}/expertise#r={request.id}"
     )
     return await _channels(db, user, prefs, words, sms_first=False)
 

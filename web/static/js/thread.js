@@ -92,7 +92,11 @@ function sendFile(file, onProgress) {
 const formatSize = (n) => (n > 1024 * 1024 ? `${(n / 1024 / 1024).toLocaleString("fr-FR", { maximumFractionDigits: 1 })} Mo` : `${Math.ceil(n / 1024)} Ko`);
 
 export class Thread {
-  constructor({ root, me, socket, conversationId, onBack }) {
+  // ``between``: "professionals" for a tele-expertise exchange (no patient in it: no rule on
+  // who may write, no "le patient peut répondre", the other side named by the page).
+  constructor({ root, me, socket, conversationId, onBack, between = "patient", backLabel = "← Conversations" }) {
+    this.between = between;
+    this.backLabel = backLabel;
     this.root = root;
     this.me = me;
     this.socket = socket;
@@ -149,14 +153,14 @@ export class Thread {
     // whether the patient may answer, next to the send button.
     const reasonField = this.pro ? null
       : $("div", { class: "reason" }, $("label", { for: `reason-${this.id}` }, "Motif"), this.reason);
-    const replyOption = this.pro
+    const replyOption = this.pro && this.between === "patient"
       ? $("label", { class: "inline", for: `reply-${this.id}` }, this.replyAllowed, " Le patient peut répondre")
       : null;
     this.form = $("form", { class: "composer", novalidate: true }, reasonField, this.text, this.files,
       $("div", { class: "composer-row" }, $("label", { class: "button secondary attach" }, "Joindre", this.file), replyOption, this.send));
     this.form.addEventListener("submit", (e) => { e.preventDefault(); this.submit(); });
     this.text.addEventListener("keydown", (e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) this.submit(); });
-    const back = $("button", { class: "secondary back", type: "button", onclick: () => this.onBack?.() }, "← Conversations");
+    const back = $("button", { class: "secondary back", type: "button", onclick: () => this.onBack?.() }, this.backLabel);
     this.root.replaceChildren($("div", { class: "card thread" }, back, this.title, this.subtitle, this.controls,
       this.older, this.list, this.blocked, this.error, this.form));
   }
@@ -190,11 +194,19 @@ export class Thread {
     try {
       const c = await api("GET", `/api/conversations/${this.id}`);
       this.details = c;
-      this.title.textContent = this.pro ? `${c.patient.first_name} ${c.patient.last_name}` : c.practitioner.display_name;
       const others = c.participants.filter((p) => p.id !== this.me.id);
+      if (this.between === "professionals") {
+        const people = [...new Map([c.practitioner, ...c.participants].filter((p) => p.id !== this.me.id).map((p) => [p.id, p])).values()];
+        this.title.textContent = "Échanges";
+        this.subtitle.textContent = `Avec : ${people.map((p) => p.display_name).join(", ")}`;
+      } else {
+        this.title.textContent = this.pro ? `${c.patient.first_name} ${c.patient.last_name}` : c.practitioner.display_name;
+      }
       // Worth saying only when more than the one person of the title takes part.
-      this.subtitle.textContent = others.length > 1
-        ? `Participants : ${others.map((p) => `${p.first_name} ${p.last_name}`).join(", ")}` : "";
+      if (this.between === "patient") {
+        this.subtitle.textContent = others.length > 1
+          ? `Participants : ${others.map((p) => `${p.first_name} ${p.last_name}`).join(", ")}` : "";
+      }
       this.renderControls(c);
       const can = c.permissions.can_write;
       this.blocked.hidden = can;
@@ -226,9 +238,11 @@ export class Thread {
         location.href = new URL(call.join_url, location.href).pathname;
       } catch (e) { this.showError(e); video.disabled = false; }
     });
-    const canCall = this.me.role === "doctor" || this.me.role === "nurse";
+    // Video between professionals (a "sync" tele-expertise) is not offered yet: the call page
+    // is built around a patient.
+    const canCall = (this.me.role === "doctor" || this.me.role === "nurse") && this.between === "patient";
     this.controls.replaceChildren(canCall ? video : "",
-      el("label", { class: "inline" }, "Le patient peut écrire : ", select));
+      this.between === "patient" ? el("label", { class: "inline" }, "Le patient peut écrire : ", select) : "");
     this.controls.hidden = false;
   }
 

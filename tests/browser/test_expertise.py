@@ -1,0 +1,133 @@
+"""Tele-expertise in Chromium (issue 21): a GP on a phone asks a line for an opinion with a photo;
+the expert of the day answers from a desktop page with a team template; both see it live."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp.test_utils import TestServer
+from playwright.async_api import Browser, expect
+
+from tests.browser.pages import signed_in_page
+from tests.helpers import Client, valid_rpps
+from tests.mail import free_port
+
+PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f"
+    b"\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\xcf\xc0\x00\x00\x03\x01\x01\x00\xc9\xfe\x92\xef\x00"
+    b"\x00\x00\x00IEND\xaeB`\x82"
+)
+
+
+async def test_a_gp_on_a_phone_asks_and_the_expert_answers_live(
+    browser: Browser,
+    start_server: Callable[..., Any],
+    client_of: Callable[[TestServer], Client],
+    artifacts: Path,
+) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = await start_server(port=port, public_url=base)
+    expert_api, gp_api = client_of(server), client_of(server)
+    await expert_api.register(
+        email="helene.sang@example.fr",
+        first_name="Hélène",
+        last_name="Sang",
+        role="doctor",
+        rpps=valid_rpps(61),
+    )
+    await gp_api.register(
+        email="gaston.gp@example.fr",
+        first_name="Gaston",
+        last_name="Generaliste",
+        role="doctor",
+        rpps=valid_rpps(62),
+    )
+    line = await expert_api.post(
+        "/api/expertise/lines",
+        {
+            "name": "Hématologie du CHU",
+            "specialty": "hématologie",
+            "description": "Anomalies de l'hémogramme.",
+            "instructions": "Joignez le dernier hémogramme.",
+            "questionnaire": [
+                {
+                    "key": "followed",
+                    "label": "Le patient est-il déjà suivi ?",
+                    "type": "yes_no",
+                    "required": True,
+                }
+            ],
+            "delay_hours": 48,
+        },
+    )
+    assert line.status == 201, line
+    template = await expert_api.post(
+        "/api/expertise/templates",
+        {
+            "title": "Contrôle",
+            "body": "Contrôle de la NFS sur tube citraté.",
+            "scope": "line",
+            "line_id": line.body["id"],
+        },
+    )
+    assert template.status == 201
+
+    expert = await signed_in_page(browser, base, "helene.sang@example.fr")
+    await expert.goto(f"{base}/expertise")
+    await expect(expert.locator("#received-empty")).to_be_visible()
+
+    gp = await signed_in_page(browser, base, "gaston.gp@example.fr", phone=True)
+    await gp.goto(f"{base}/pro")
+    await gp.get_by_role("link", name="Téléexpertise").click()
+    await gp.get_by_role("tab", name="Demander un avis").click()
+    await gp.get_by_label("Spécialité ou nom de la ligne").fill("hémato")
+    await gp.get_by_role("button", name="Demander un avis à cette ligne").click()
+    await expect(gp.locator("#ask-instructions")).to_have_text("Joignez le dernier hémogramme.")
+    await gp.get_by_label("Prénom").fill("Marcel")
+    await gp.get_by_label("Nom", exact=True).fill("Dupuis")
+    await gp.get_by_label("Date de naissance").fill("02/03/1948")
+    await gp.get_by_label("Le patient est-il déjà suivi ?").select_option("false")
+    await gp.get_by_label("Votre question").fill("Thrombopénie à 85 G/L isolée, que faire ?")
+    await gp.locator("#ask-files").set_input_files(
+        {"name": "hemogramme.png", "mimeType": "image/png", "buffer": PNG}
+    )
+    send = gp.get_by_role("button", name="Envoyer la demande")
+    await send.click()
+    await expect(gp.locator("#consent-error")).to_contain_text("accord")  # not sent without it
+    await gp.get_by_label("Le patient a été informé").check()
+    await gp.screenshot(path=str(artifacts / "expertise-ask-phone.png"), full_page=True)
+    await send.click()
+    await expect(gp.locator("#r-title")).to_have_text("Marcel DUPUIS, né(e) le 02/03/1948")
+    await expect(gp.locator("#r-status")).to_have_text("Ouverte")
+    first = gp.locator("#request-thread .messages li").first
+    await expect(first).to_contain_text("Thrombopénie à 85 G/L")
+    await expect(first).to_contain_text("hemogramme.png")
+
+    # The expert's inbox shows it without a reload.
+    item = expert.locator("#received li", has_text="Marcel Dupuis")
+    await expect(item).to_be_visible()
+    await item.click()
+    await expert.get_by_role("button", name="Je prends la demande").click()
+    await expect(expert.locator("#r-status")).to_have_text("Prise en charge par Dr Hélène Sang")
+    await expect(gp.locator("#r-status")).to_have_text("Prise en charge par Dr Hélène Sang")
+    await expert.get_by_role("button", name="Répondre").click()
+    await expert.get_by_label("Modèle").select_option(label="Contrôle (équipe)")
+    await expert.get_by_role("button", name="Insérer").click()
+    await expect(expert.get_by_label("Votre avis")).to_have_value(
+        "Contrôle de la NFS sur tube citraté."
+    )
+    await expert.screenshot(path=str(artifacts / "expertise-answer-desktop.png"), full_page=True)
+    await expert.get_by_role("button", name="Envoyer l'avis et le compte rendu").click()
+    await expect(expert.locator("#r-status")).to_have_text("Répondue")
+
+    # The GP sees the answer and the report arrive live.
+    await expect(gp.locator("#r-status")).to_have_text("Répondue")
+    messages = gp.locator("#request-thread .messages li")
+    await expect(messages.filter(has_text="Avis : Contrôle de la NFS")).to_have_count(1)
+    await expect(messages.filter(has_text="Compte rendu de téléexpertise")).to_have_count(1)
+    await gp.screenshot(path=str(artifacts / "expertise-answered-phone.png"), full_page=True)
+    await gp.get_by_role("button", name="Clôturer").click()
+    await expect(gp.locator("#r-status")).to_have_text("Clôturée")
