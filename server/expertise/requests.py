@@ -361,10 +361,11 @@ STATUS_FR = {
 
 async def claim(
     db: AsyncSession, services: Services, user: User, request_id: str, *, ip: str | None
-) -> ExpertiseRequest:
+) -> tuple[ExpertiseRequest, model.Posted | None]:
+    """The requester is told in the thread that someone is on it (their page follows live)."""
     request = await _answering(db, user, request_id)
     if request.status == ExpertiseStatus.CLAIMED and request.claimed_by_id == user.id:
-        return request
+        return request, None
     now = services.clock.now()
     await _move(
         db,
@@ -383,7 +384,18 @@ async def claim(
         resource_type="expertise_request",
         resource_id=request.id,
     )
-    return request
+    posted = await posting.post_message(
+        db,
+        services,
+        user,
+        request.conversation_id,
+        model.NewMessage(
+            client_id=f"expertise-claim:{request.id}",
+            body=f"Demande prise en charge par {user.display_name}.",
+        ),
+        ip=ip,
+    )
+    return request, posted
 
 
 async def answer(

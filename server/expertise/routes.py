@@ -408,11 +408,11 @@ async def claim(request: web.Request) -> web.Response:
     services = services_of(request)
     async with services.sessionmaker() as db:
         user = await require_user(request, db)
-        found = await request_rules.claim(
+        found, posted = await request_rules.claim(
             db, services, user, request.match_info["id"], ip=client_ip(request)
         )
         await db.commit()
-    return await _after(request, found, [])
+    return await _after(request, found, [posted] if posted else [])
 
 
 @routes.post("/api/expertise/requests/{id}/answer")

@@ -114,6 +114,7 @@ async def test_every_page_passes_axe(
                 ("thread", f"/pro#c={conversation_id}"),
                 ("settings", "/settings"),
                 ("profile", "/profile"),
+                ("expertise", "/expertise"),
                 # The call ended: the after-call panel (documents, payment, coding).
                 ("call-after", f"/c/{call.body['id']}"),
             ),

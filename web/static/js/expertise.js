@@ -68,13 +68,18 @@ function closeRequest() {
 async function openRequest(id) {
   let r;
   try { r = await api("GET", `/api/expertise/requests/${id}`); } catch (e) { showError($("problem"), e); return; }
-  for (const tab of TABS) $(`panel-${tab}`).hidden = true;
+  // The tab it belongs to stays lit: the requester's "Mes demandes", the expert's inbox.
+  const home = r.requester.id === me.id ? "sent" : "received";
+  for (const tab of TABS) {
+    $(`panel-${tab}`).hidden = true;
+    $(`tab-${tab}`).setAttribute("aria-selected", String(tab === home));
+  }
   $("panel-request").hidden = false;
   history.replaceState(null, "", `#r=${id}`);
   current = r;
   renderRequest(r);
   thread?.close();
-  thread = new Thread({ root: $("request-thread"), me, socket, conversationId: r.conversation_id, between: "professionals", backLabel: "← Demandes",
+  thread = new Thread({ root: $("request-thread"), me, socket, conversationId: r.conversation_id, between: "professionals", backLabel: null,
     onBack: () => selectTab(r.requester.id === me.id ? "sent" : "received") });
   thread.start();
 }

@@ -160,7 +160,9 @@ export class Thread {
       $("div", { class: "composer-row" }, $("label", { class: "button secondary attach" }, "Joindre", this.file), replyOption, this.send));
     this.form.addEventListener("submit", (e) => { e.preventDefault(); this.submit(); });
     this.text.addEventListener("keydown", (e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) this.submit(); });
-    const back = $("button", { class: "secondary back", type: "button", onclick: () => this.onBack?.() }, this.backLabel);
+    const back = this.backLabel
+      ? $("button", { class: "secondary back", type: "button", onclick: () => this.onBack?.() }, this.backLabel)
+      : null;
     this.root.replaceChildren($("div", { class: "card thread" }, back, this.title, this.subtitle, this.controls,
       this.older, this.list, this.blocked, this.error, this.form));
   }
