@@ -51,9 +51,10 @@ def key_of(number: str) -> int:
 
 
 def _department_ok(dept: str) -> bool:
-    if dept in {"2A", "2B", "97", "98", "99"}:
-        return True
-    return dept.isdigit() and 1 <= int(dept) <= 95
+    """Any two digits, or 2A/2B: births in former territories carry codes such as 91–94
+    (Algeria), 95 (Morocco) or 96 (Tunisia, before 1956), and the Assurance Maladie's own
+    validator accepts any two digits (service-public.fr F33078)."""
+    return dept in {"2A", "2B"} or (len(dept) == 2 and dept.isdigit())
 
 
 def parse_nir(raw: str) -> Nir:

@@ -143,7 +143,10 @@ def _amount(code: str, day: date, overseas: bool, given: int | None, out: Outcom
     entry = CODES[code]
     tariff = entry.tariff_at(day)
     if tariff is None:
-        out.refuse(f"{code} n'existait pas encore le {day:%d/%m/%Y}.", code)
+        if entry.until is not None and day > entry.until:
+            out.refuse(f"{code} n'existe plus depuis le {entry.until:%d/%m/%Y}.", code)
+        else:
+            out.refuse(f"{code} n'existait pas encore le {day:%d/%m/%Y}.", code)
         return None
     table = tariff.overseas_cents if overseas and tariff.overseas_cents else tariff.amount_cents
     if table is None:
@@ -341,17 +344,23 @@ def _check_majoration(s: Situation, code: str, age: int | None, excess: bool, ou
                 f"MEG : le patient a {age} ans ; MEG est pour un enfant de moins de 6 ans.", code
             )
     elif code in ("MCG", "MCS"):
+        # A child under 16 with no treating doctor may see a specialist directly: MCS then needs
+        # neither the "referred" pathway nor a report to a treating doctor (convention 2024
+        # art. 75).
+        child_alone = (
+            code == "MCS" and age is not None and age < 16 and s.has_treating_doctor is False
+        )
         if code == "MCG" and not gp:
             out.refuse("MCG est la majoration de coordination du généraliste ; codez MCS.", code)
         if code == "MCS" and gp:
             out.refuse("MCS est la majoration de coordination du spécialiste ; codez MCG.", code)
-        if s.pathway != Pathway.REFERRED:
+        if s.pathway != Pathway.REFERRED and not child_alone:
             out.refuse(
                 f"{code} : le patient doit être adressé par son médecin traitant "
                 "(parcours « adressé »).",
                 code,
             )
-        if not s.report_sent:
+        if not s.report_sent and not child_alone:
             out.refuse(
                 f"{code} : le compte rendu doit être adressé au médecin traitant ; "
                 "confirmez-le (report_sent).",
@@ -385,6 +394,16 @@ def _pathway_warnings(s: Situation, out: Outcome) -> None:
             "médecin traitant ou un correspondant, sauf exceptions (moins de 16 ans, urgence, "
             "pas de médecin traitant disponible, détenus, résidents d'EHPAD ou d'établissements "
             "pour personnes handicapées)."
+        )
+    elif (
+        s.pathway == Pathway.DIRECT_ACCESS
+        and s.professional.specialty == "psychiatry"
+        and (age is None or not 16 <= age <= 25)
+    ):
+        shown = "âge du patient inconnu" if age is None else f"le patient a {age} ans"
+        out.warn(
+            "Accès direct au psychiatre : il ne vaut que pour un patient de 16 à 25 ans "
+            f"({shown}) ; sinon la téléconsultation est hors parcours de soins."
         )
     elif (
         s.pathway == Pathway.DIRECT_ACCESS

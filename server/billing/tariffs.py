@@ -41,9 +41,13 @@ class Code:
     verify: str | None = None
     # Never with a teleconsultation (MU, MPA): refused outright.
     never_with_teleconsultation: bool = False
+    # The last day the code existed (TE1, abolished by avenant 9); None: still in force.
+    until: date | None = None
 
     def tariff_at(self, day: date) -> Tariff | None:
-        """The tariff in force on ``day`` (None before the code existed)."""
+        """The tariff in force on ``day`` (None before the code existed or after it ended)."""
+        if self.until is not None and day > self.until:
+            return None
         current = None
         for tariff in sorted(self.tariffs, key=lambda t: t.since):
             if tariff.since <= day:
@@ -53,7 +57,11 @@ class Code:
 
 TELECONSULTATION_START = date(2018, 9, 15)  # avenant 6 of the doctors' convention
 NURSE_ASSISTANCE_START = date(2020, 1, 1)  # avenant 6 of the nurses' convention (2020-01)
-TELEEXPERTISE_START = date(2022, 4, 1)  # avenant 9
+TELEEXPERTISE_START = date(2022, 4, 1)  # avenant 9: RQD, TE2 for every patient
+# Tele-expertise began on 2019-02-10 (avenant 6) with TE1 (12 €) and TE2 (20 €) for some
+# patients; avenant 9 abolished TE1 on 2022-03-31 and opened TE2 (and RQD) to all.
+TE2_START = date(2019, 2, 10)
+TE1_END = date(2022, 3, 31)
 
 _FLAT = (Tariff(TELECONSULTATION_START, 500),)
 _NIGHT_DOUBT = (
@@ -115,10 +123,18 @@ CODES: dict[str, Code] = {
             Kind.EXPERTISE_ACT,
             "Avis de téléexpertise (professionnel requis)",
             (
-                Tariff(TELEEXPERTISE_START, 2000),
+                Tariff(TE2_START, 2000),
                 Tariff(date(2026, 1, 1), 2300, overseas_cents=2760),
             ),
             "omnidoc.fr (tarifs au 1er janvier 2026) ; rofim.fr 2026 ; telesante-bretagne.fr",
+        ),
+        Code(
+            "TE1",
+            Kind.EXPERTISE_ACT,
+            "Avis de téléexpertise de niveau 1 (supprimé au 31/03/2022)",
+            (Tariff(TE2_START, 1200),),
+            "avenant 6 (2019-02-10) ; avenant 9 (suppression au 2022-03-31) ; omnidoc.fr",
+            until=TE1_END,
         ),
         Code(
             "TLM",

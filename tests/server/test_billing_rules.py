@@ -81,7 +81,8 @@ def test_amount_in_force_on_each_date(code: str, day: date, overseas: bool, cent
 
 def test_codes_do_not_exist_before_their_start() -> None:
     assert tariffs.CODES["TCG"].tariff_at(date(2018, 9, 14)) is None
-    assert tariffs.CODES["TE2"].tariff_at(date(2022, 3, 31)) is None
+    assert tariffs.CODES["TE2"].tariff_at(date(2019, 2, 9)) is None
+    assert tariffs.CODES["RQD"].tariff_at(date(2022, 3, 31)) is None
     outcome = check(replace(ADULT, act_date=date(2018, 9, 1)), codes("TCG"))
     assert "TCG n'existait pas encore le 01/09/2018." in errors_of(outcome)
 
@@ -517,7 +518,6 @@ def test_wrong_key_says_typo() -> None:
     [
         ("1850578006084", "la clé \\(2 derniers chiffres\\) manque"),
         ("18505780060", "15 caractères attendus"),
-        ("185059600608400", "département de naissance « 96 » inconnu"),
         ("385057800608491", "sexe"),
         ("185137800608400", "mois de naissance « 13 » impossible"),
         ("1850X7800608400", "seuls des chiffres"),
@@ -526,6 +526,57 @@ def test_wrong_key_says_typo() -> None:
 def test_malformed_nir_is_refused_clearly(raw: str, message: str) -> None:
     with pytest.raises(NirError, match=message):
         parse_nir(raw)
+
+
+def test_births_in_former_territories_are_valid() -> None:
+    """Departments 91–96 of births in Algeria, Morocco, Tunisia before independence: any two
+    digits, like the Assurance Maladie's own validator (issue 21)."""
+    for dept in ("96", "91", "95", "00"):
+        number = f"18505{dept}006084"
+        assert parse_nir(f"{number}{key_of(number):02d}").full == f"{number}{key_of(number):02d}"
+
+
+def test_te2_and_te1_before_2022() -> None:
+    """Tele-expertise began on 2019-02-10: TE2 at 20 € beside TE1 at 12 €, abolished on
+    2022-03-31 (issue 21)."""
+    te1, te2 = tariffs.CODES["TE1"], tariffs.CODES["TE2"]
+    assert te2.tariff_at(date(2019, 2, 9)) is None
+    assert te2.tariff_at(date(2019, 2, 10)).amount_cents == 2000  # type: ignore[union-attr]
+    assert te1.tariff_at(date(2021, 6, 1)).amount_cents == 1200  # type: ignore[union-attr]
+    assert te1.tariff_at(date(2022, 3, 31)) is not None
+    assert te1.tariff_at(date(2022, 4, 1)) is None
+    early = replace(EXPERT, act_date=date(2020, 5, 4))
+    assert check_expertise(early, codes("TE2")).total_cents == 2000
+
+
+def test_mcs_for_a_child_under_16_without_treating_doctor_needs_no_referral() -> None:
+    """Convention 2024 art. 75 (issue 21): no treating doctor to be referred by, nor to report
+    to."""
+    child = replace(
+        ADULT,
+        professional=CARDIO_2,
+        patient_birth_date=date(2015, 1, 1),
+        pathway=Pathway.DIRECT_ACCESS,
+        report_sent=False,
+        has_treating_doctor=False,
+    )
+    assert not check(child, codes("TC", "MCS")).errors
+    with_doctor = replace(child, has_treating_doctor=True)
+    assert any("adressé" in e for e in errors_of(check(with_doctor, codes("TC", "MCS"))))
+    gp_child = replace(child, professional=GP)
+    assert errors_of(check(gp_child, codes("TCG", "MCG")))
+
+
+def test_direct_access_to_a_psychiatrist_is_for_16_to_25_year_olds() -> None:
+    young = replace(
+        ADULT, professional=PSY, pathway=Pathway.DIRECT_ACCESS, patient_birth_date=date(2005, 1, 1)
+    )
+    assert not any("16 à 25 ans" in w for w in check(young, codes("TC")).warnings)
+    older = replace(young, patient_birth_date=date(1980, 1, 1))
+    warned = [w for w in check(older, codes("TC")).warnings if "16 à 25 ans" in w]
+    assert warned and "le patient a 46 ans" in warned[0]
+    unknown = replace(young, patient_birth_date=None)
+    assert any("âge du patient inconnu" in w for w in check(unknown, codes("TC")).warnings)
 
 
 def test_incomplete_civil_record_month_and_provisional_number_warn() -> None:
