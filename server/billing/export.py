@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -38,7 +39,7 @@ CSV_COLUMNS = (
     "Montant (centimes)",
     "Montant (€)",
     "Total de la consultation (centimes)",
-    "Identifiant de l'appel",
+    "Identifiant de l'appel ou de la téléexpertise",
 )
 
 PROFESSIONS = {"doctor": "médecin", "nurse": "infirmier"}
@@ -51,10 +52,27 @@ PATHWAYS = {
 }
 
 
-def record_json(row: BillingRecord, professional: User, patient: User) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Patient:
+    """Whom a record is about: a patient's account, or, for a tele-expertise, the names the
+    requester gave (that patient has no account)."""
+
+    id: str | None
+    first_name: str
+    last_name: str
+
+
+def patient_of(row: BillingRecord, account: User | None) -> Patient:
+    if account is not None:
+        return Patient(account.id, account.first_name, account.last_name)
+    return Patient(None, row.patient_first_name or "", row.patient_last_name or "")
+
+
+def record_json(row: BillingRecord, professional: User, patient: Patient) -> dict[str, Any]:
     return {
         "id": row.id,
         "call_id": row.call_id,
+        "expertise_request_id": row.expertise_request_id,
         "act_date": row.act_date.isoformat(),
         "teleconsultation": row.teleconsultation,
         "professional": {
@@ -96,7 +114,7 @@ def _date(day: date) -> str:
     return day.strftime("%d/%m/%Y")
 
 
-def to_csv(rows: list[tuple[BillingRecord, User, User]]) -> str:
+def to_csv(rows: list[tuple[BillingRecord, User, Patient]]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
@@ -128,7 +146,7 @@ def to_csv(rows: list[tuple[BillingRecord, User, User]]) -> str:
                     cents,
                     f"{cents // 100},{cents % 100:02d}",
                     row.total_cents,
-                    row.call_id,
+                    row.call_id or row.expertise_request_id or "",
                 )
             )
     return out.getvalue()

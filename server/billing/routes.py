@@ -130,7 +130,9 @@ async def proposal(request: web.Request) -> web.Response:
         existing = None
         if context.existing is not None:
             patient = context.view.patient
-            existing = export.record_json(context.existing, context.professional, patient)
+            existing = export.record_json(
+                context.existing, context.professional, export.patient_of(context.existing, patient)
+            )
     outcome = rules.propose(context.situation)
     s = context.situation
     professional = context.professional
@@ -185,7 +187,7 @@ async def record(request: web.Request) -> web.Response:
         body = export.record_json(
             row,
             await db.get_one(User, row.professional_id),
-            await db.get_one(User, row.patient_id),
+            export.patient_of(row, await db.get(User, row.patient_id) if row.patient_id else None),
         )
     return web.json_response(body, status=201)
 

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import audit
-from server.billing import rules
+from server.billing import export, rules
 from server.billing.nir import NirError, parse_nir
 from server.calls.proof import Proof
 from server.calls.service import access_call, video_proof
@@ -103,6 +103,7 @@ async def _counted_this_year(db: AsyncSession, professional: User, year: int) ->
             BillingRecord.professional_id == professional.id,
             BillingRecord.act_date >= date(year, 1, 1),
             BillingRecord.act_date <= date(year, 12, 31),
+            BillingRecord.teleconsultation.is_(True),  # tele-expertises are not counted
             func.coalesce(BillingRecord.pathway, "") != rules.Pathway.TREATING_DOCTOR,
         )
     )
@@ -299,7 +300,7 @@ async def professionals_visible_to(db: AsyncSession, user: User) -> list[str]:
 
 async def records_between(
     db: AsyncSession, user: User, start: date, end: date
-) -> list[tuple[BillingRecord, User, User]]:
+) -> list[tuple[BillingRecord, User, export.Patient]]:
     """Records of the caller's acts (a secretary: their doctors'), with professional and
     patient, oldest first."""
     if end < start:
@@ -324,7 +325,9 @@ async def records_between(
             (
                 row,
                 await db.get_one(User, row.professional_id),
-                await db.get_one(User, row.patient_id),
+                export.patient_of(
+                    row, await db.get(User, row.patient_id) if row.patient_id else None
+                ),
             )
         )
     return result
@@ -376,8 +379,8 @@ async def cancel_record(
         "billing.cancelled",
         actor_id=user.id,
         ip=ip,
-        resource_type="call",
-        resource_id=row.call_id,
+        resource_type="call" if row.call_id else "expertise_request",
+        resource_id=row.call_id or row.expertise_request_id,
         details={
             "record_id": row.id,
             "acts": [a["code"] for a in row.acts],

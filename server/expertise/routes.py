@@ -13,9 +13,11 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from server.accounts.auth import require_user
+from server.billing import export, rules
 from server.billing.nir import NirError, parse_nir
 from server.conversations import announce
 from server.conversations import service as conversations
+from server.expertise import billing as expertise_billing
 from server.expertise import lines as line_rules
 from server.expertise import requests as request_rules
 from server.expertise import templates as template_rules
@@ -476,6 +478,83 @@ async def add_participant(request: web.Request) -> web.Response:
         )
         await db.commit()
     return web.json_response(person_json(added))
+
+
+class ExpertiseActBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: Annotated[str, StringConstraints(min_length=1, max_length=10)]
+    amount_cents: int | None = Field(default=None, ge=0, le=1_000_000)
+
+
+class ExpertisePatientBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    nir: str | None = Field(default=None, max_length=30)
+    birth_rank: int = Field(default=1, ge=1, le=9)
+
+
+class ExpertiseBillingBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    acts: list[ExpertiseActBody] = Field(min_length=1, max_length=5)
+    patient: ExpertisePatientBody = Field(default_factory=ExpertisePatientBody)
+
+
+@routes.get("/api/expertise/requests/{id}/billing")
+@documented("The requester's RQD or the answering expert's TE2, proposed and rule-checked")
+async def billing_proposal(request: web.Request) -> web.Response:
+    services = services_of(request)
+    async with services.sessionmaker() as db:
+        user = await require_user(request, db)
+        context = await expertise_billing.context_of(db, user, request.match_info["id"])
+        outcome = expertise_billing.propose(context)
+        existing = None
+        if context.existing is not None:
+            existing = export.record_json(
+                context.existing, user, export.patient_of(context.existing, None)
+            )
+    return web.json_response(
+        {
+            "request_id": context.request.id,
+            "role": context.role,
+            "act_date": context.expertise.act_date.isoformat(),
+            "acts": [
+                {"code": a.code, "amount_cents": a.amount_cents, "label": a.label}
+                for a in outcome.acts
+            ],
+            "total_cents": outcome.total_cents,
+            "errors": [{"code": e.code, "detail": e.detail} for e in outcome.errors],
+            "warnings": outcome.warnings,
+            "patient_nir": context.request.patient_nir,
+            "record": existing,
+        }
+    )
+
+
+@routes.post("/api/expertise/requests/{id}/billing")
+@documented(
+    "Record the coding of a tele-expertise (422 listing each broken rule)",
+    body=ExpertiseBillingBody,
+)
+async def billing_record(request: web.Request) -> web.Response:
+    services = services_of(request)
+    async with services.sessionmaker() as db:
+        user = await require_user(request, db)
+        data = await parse_body(request, ExpertiseBillingBody)
+        row = await expertise_billing.record(
+            db,
+            services,
+            user,
+            request.match_info["id"],
+            [rules.ChosenAct(a.code.strip().upper(), a.amount_cents) for a in data.acts],
+            nir=data.patient.nir,
+            birth_rank=data.patient.birth_rank,
+            ip=client_ip(request),
+        )
+        await db.commit()
+        body = export.record_json(row, user, export.patient_of(row, None))
+    return web.json_response(body, status=201)
 
 
 @routes.get("/api/expertise/templates")

@@ -114,17 +114,27 @@ class PaymentDetails(Base):
 
 
 class BillingRecord(Base):
-    """One professional's validated coding of one teleconsultation: what the practice's
-    SESAM-Vitale software needs to make the FSE in SESAM-sans-Vitale mode."""
+    """One professional's validated coding of one teleconsultation (``call_id``) or of one
+    tele-expertise (``expertise_request_id``: RQD, TE2): what the practice's SESAM-Vitale
+    software needs to make the FSE in SESAM-sans-Vitale mode."""
 
     __tablename__ = "billing_records"
-    __table_args__ = (UniqueConstraint("call_id", "professional_id"),)
+    __table_args__ = (
+        UniqueConstraint("call_id", "professional_id"),
+        UniqueConstraint("expertise_request_id", "professional_id"),
+    )
 
     id: Mapped[str] = id_column()
-    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"), index=True)
+    call_id: Mapped[str | None] = mapped_column(ForeignKey("calls.id"), index=True)
+    expertise_request_id: Mapped[str | None] = mapped_column(
+        ForeignKey("expertise_requests.id"), index=True
+    )
     professional_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
     created_by_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
-    patient_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    # None for a tele-expertise: its patient has no account; their names are below.
+    patient_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    patient_first_name: Mapped[str | None] = mapped_column(String(100))
+    patient_last_name: Mapped[str | None] = mapped_column(String(100))
     act_date: Mapped[date] = mapped_column(Date, index=True)
     acts: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     total_cents: Mapped[int] = mapped_column(Integer)

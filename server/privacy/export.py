@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.billing.export import record_json
+from server.billing.export import patient_of, record_json
 from server.clock import PARIS
 from server.http.serialize import iso, user_json
 from server.models import (
@@ -280,7 +280,7 @@ async def gather(db: AsyncSession, subject: User, now: datetime) -> Archive:
     for record in records:
         professional = await person(record.professional_id)
         if professional is not None:
-            billing.append(record_json(record, professional, subject))
+            billing.append(record_json(record, professional, patient_of(record, subject)))
     archive.documents["facturation.json"] = billing
     return archive
 

@@ -122,6 +122,12 @@ async def test_a_gp_on_a_phone_asks_and_the_expert_answers_live(
     await expert.screenshot(path=str(artifacts / "expertise-answer-desktop.png"), full_page=True)
     await expert.get_by_role("button", name="Envoyer l'avis et le compte rendu").click()
     await expect(expert.locator("#r-status")).to_have_text("Répondue")
+    # The expert codes the TE2 (the NIR was not given with the request).
+    await expect(expert.locator("#bill-proposal")).to_contain_text("TE2")
+    await expect(expert.locator("#bill-proposal")).to_contain_text("23,00")
+    await expert.get_by_label("N° de sécurité sociale du patient").fill("1 85 05 78 006 084 91")
+    await expert.get_by_role("button", name="Enregistrer la cotation").click()
+    await expect(expert.locator("#bill-done")).to_contain_text("Cotation enregistrée : TE2")
 
     # The GP sees the answer and the report arrive live.
     await expect(gp.locator("#r-status")).to_have_text("Répondue")

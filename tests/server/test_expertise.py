@@ -329,3 +329,86 @@ async def test_outsiders_get_404_everywhere(
             assert reply.status == 404, (method, path, reply)
     # The requester reads but does not answer their own request.
     assert (await gp.post(f"/api/expertise/requests/{rid}/claim")).status == 403
+
+
+NIR = "185057800608491"
+
+
+async def test_rqd_and_te2_are_proposed_recorded_and_exported(
+    start_server: Callable[..., Any], client_of: Callable[[TestServer], Client]
+) -> None:
+    server = await start_server()
+    manager = await pro(server, client_of, 1, "Hélène", "Manager")
+    member = await pro(server, client_of, 2, "Bruno", "Garde")
+    gp = await pro(server, client_of, 3, "Gaston", "Generaliste")
+    assert manager.user and member.user and gp.user
+    line = (
+        await manager.post(
+            "/api/expertise/lines", {**LINE, "perimeter": None, "members": [member.user["id"]]}
+        )
+    ).body
+    asked = (await gp.post("/api/expertise/requests", request_body(line["id"]))).body
+    rid = asked["id"]
+    assert (await gp.get(f"/api/expertise/requests/{rid}/billing")).status == 409  # not yet
+    answered = await member.post(
+        f"/api/expertise/requests/{rid}/answer", {"body": "Rien d'urgent."}
+    )
+    assert answered.status == 200
+
+    requester = (await gp.get(f"/api/expertise/requests/{rid}/billing")).body
+    assert requester["role"] == "requester"
+    assert [(a["code"], a["amount_cents"]) for a in requester["acts"]] == [("RQD", 1000)]
+    expert = (await member.get(f"/api/expertise/requests/{rid}/billing")).body
+    assert [(a["code"], a["amount_cents"]) for a in expert["acts"]] == [("TE2", 2300)]
+    # Only the requester and the expert who answered bill it.
+    assert (await manager.get(f"/api/expertise/requests/{rid}/billing")).status == 403
+
+    # No NIR given with the request: asked for, beside the other rules.
+    missing = await member.post(
+        f"/api/expertise/requests/{rid}/billing", {"acts": [{"code": "TE2"}]}
+    )
+    assert missing.status == 422 and "NIR du patient" in missing.body["detail"]
+    wrong = await member.post(
+        f"/api/expertise/requests/{rid}/billing",
+        {"acts": [{"code": "TE2"}, {"code": "MCS"}], "patient": {"nir": NIR}},
+    )
+    assert wrong.status == 422 and "TE2 se facture seul" in wrong.body["detail"]
+    te2 = await member.post(
+        f"/api/expertise/requests/{rid}/billing",
+        {"acts": [{"code": "TE2"}], "patient": {"nir": NIR}},
+    )
+    assert te2.status == 201, te2
+    assert te2.body["prescriber_rpps"] == gp.user["rpps"] and te2.body["teleconsultation"] is False
+    assert te2.body["patient"]["last_name"] == "Dupuis" and te2.body["patient"]["id"] is None
+    again = await member.post(
+        f"/api/expertise/requests/{rid}/billing",
+        {"acts": [{"code": "TE2"}], "patient": {"nir": NIR}},
+    )
+    assert again.status == 409
+    rqd = await gp.post(
+        f"/api/expertise/requests/{rid}/billing",
+        {"acts": [{"code": "RQD"}], "patient": {"nir": NIR}},
+    )
+    assert rqd.status == 201, rqd
+
+    # In the same export as calls, with the patient's names.
+    exported = (await member.get("/api/billing/records?from=2026-11-01&to=2026-11-30")).body
+    assert [(r["acts"][0]["code"], r["expertise_request_id"]) for r in exported["items"]] == [
+        ("TE2", rid)
+    ]
+    async with member.session.get(
+        member.server.make_url("/api/billing/records?from=2026-11-01&to=2026-11-30&format=csv")
+    ) as resp:
+        text = (await resp.read()).decode("utf-8-sig")
+    assert ";TE2;" in text and "Dupuis" in text and gp.user["rpps"] in text
+
+    # A rejected request bills nothing.
+    second = (
+        await gp.post("/api/expertise/requests", request_body(line["id"], client_id="b"))
+    ).body
+    await member.post(f"/api/expertise/requests/{second['id']}/reject", {"reason": "Hors champ."})
+    refused = await gp.post(
+        f"/api/expertise/requests/{second['id']}/billing",
+        {"acts": [{"code": "RQD"}], "patient": {"nir": NIR}},
+    )
+    assert refused.status == 422 and "refusée ne se facture pas" in refused.body["detail"]

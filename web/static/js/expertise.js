@@ -108,7 +108,44 @@ async function renderRequest(r) {
   $("answer-form").hidden = true;
   $("reject-form").hidden = true;
   if (expert && open) loadTemplates();
+  loadBilling(r);
 }
+
+// RQD for the requester, TE2 for the expert who answered: proposed by the server's rules.
+const euros = (cents) => (cents / 100).toLocaleString("fr-FR", { style: "currency", currency: "EUR" });
+let billing = null;
+async function loadBilling(r) {
+  const mine = r.requester.id === me.id || r.answered_by?.id === me.id;
+  $("bill").hidden = true;
+  if (!mine || !["answered", "closed"].includes(r.status)) return;
+  try { billing = await api("GET", `/api/expertise/requests/${r.id}/billing`); } catch { return; }
+  $("bill").hidden = false;
+  $("bill-error").hidden = true;
+  const act = billing.acts[0];
+  $("bill-proposal").textContent = billing.record
+    ? `Cotation enregistrée : ${billing.record.acts.map((a) => a.code).join(" + ")}, ${euros(billing.record.total_cents)}.`
+    : act ? `${act.code} — ${act.label} : ${euros(act.amount_cents)}.` : "Rien à facturer.";
+  $("bill-warnings").replaceChildren(...[...billing.errors.map((e) => e.detail), ...billing.warnings].map((w) => el("li", {}, w)));
+  $("bill-nir-box").hidden = Boolean(billing.record || billing.patient_nir);
+  $("bill-send").hidden = Boolean(billing.record) || !act;
+  $("bill-done").hidden = true;
+}
+$("bill").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  $("bill-error").hidden = true;
+  await busy($("bill"), async () => {
+    try {
+      const record = await api("POST", `/api/expertise/requests/${current.id}/billing`, {
+        acts: billing.acts.map((a) => ({ code: a.code })),
+        patient: { nir: $("bill-nir").value.trim() || null },
+      });
+      $("bill-done").textContent = `Cotation enregistrée : ${record.acts.map((a) => a.code).join(" + ")}, ${euros(record.total_cents)}. Elle figure dans l'export mensuel (Mon cabinet).`;
+      $("bill-done").hidden = false;
+      $("bill-send").hidden = true;
+      $("bill-nir-box").hidden = true;
+    } catch (e) { showError($("bill-error"), e); }
+  });
+});
 
 async function act(what, body) {
   try {
