@@ -3,18 +3,23 @@ and who is the doctor of the day. The creator manages the line and is one of its
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import audit
+from server.clock import PARIS
 from server.errors import Forbidden, InvalidInput, NotFound
 from server.models import (
     ExpertiseLine,
     ExpertiseLineMember,
+    ExpertiseRequest,
     ExpertiseRota,
+    ExpertiseStatus,
     Role,
     User,
 )
@@ -249,3 +254,40 @@ async def directory(
         escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         stmt = stmt.where(ExpertiseLine.search_text.like(f"%{escaped}%", escape="\\"))
     return list(await db.scalars(stmt.order_by(ExpertiseLine.name).limit(200)))
+
+
+async def figures(
+    db: AsyncSession, user: User, line_id: str, now: datetime
+) -> list[dict[str, Any]]:
+    """A line's activity per month over the last twelve: requests, answered, rejected, and the
+    median time to answer — what justifies its staffing (domain.md §5). Members only."""
+    line = await find_line(db, user, line_id)
+    if user.id not in await member_ids(db, line.id):
+        raise Forbidden("Les chiffres d'une ligne sont pour ses membres.")
+    since = (now.astimezone(PARIS).replace(day=1) - timedelta(days=335)).replace(day=1)
+    rows = await db.scalars(
+        select(ExpertiseRequest).where(
+            ExpertiseRequest.line_id == line.id, ExpertiseRequest.created_at >= since
+        )
+    )
+    months: dict[str, dict[str, Any]] = {}
+    delays: dict[str, list[float]] = {}
+    for request in rows:
+        month = request.created_at.astimezone(PARIS).strftime("%Y-%m")
+        entry = months.setdefault(
+            month, {"month": month, "requests": 0, "answered": 0, "rejected": 0, "late": 0}
+        )
+        entry["requests"] += 1
+        if request.answered_at is not None:
+            entry["answered"] += 1
+            delays.setdefault(month, []).append(
+                (request.answered_at - request.created_at).total_seconds() / 3600
+            )
+            if request.answered_at > request.due_at:
+                entry["late"] += 1
+        if request.status == ExpertiseStatus.REJECTED:
+            entry["rejected"] += 1
+    for month, entry in months.items():
+        found = delays.get(month)
+        entry["median_hours_to_answer"] = round(statistics.median(found), 1) if found else None
+    return [months[m] for m in sorted(months, reverse=True)]

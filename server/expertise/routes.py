@@ -311,6 +311,16 @@ async def update_line(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
+@routes.get("/api/expertise/lines/{id}/figures")
+@documented("A line's members: requests, answers, rejections and median delay, per month")
+async def line_figures(request: web.Request) -> web.Response:
+    services = services_of(request)
+    async with services.sessionmaker() as db:
+        user = await require_user(request, db)
+        months = await line_rules.figures(db, user, request.match_info["id"], services.clock.now())
+    return web.json_response({"months": months})
+
+
 @routes.put("/api/expertise/lines/{id}/rota")
 @documented("The line's manager: the doctor of the day per weekday", body=RotaBody)
 async def set_rota(request: web.Request) -> web.Response:

@@ -137,3 +137,67 @@ async def test_a_gp_on_a_phone_asks_and_the_expert_answers_live(
     await gp.screenshot(path=str(artifacts / "expertise-answered-phone.png"), full_page=True)
     await gp.get_by_role("button", name="Clôturer").click()
     await expect(gp.locator("#r-status")).to_have_text("Clôturée")
+
+
+async def test_a_manager_sets_up_a_line_from_the_page(
+    browser: Browser,
+    start_server: Callable[..., Any],
+    client_of: Callable[[TestServer], Client],
+    artifacts: Path,
+) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = await start_server(port=port, public_url=base)
+    manager_api, colleague_api = client_of(server), client_of(server)
+    await manager_api.register(
+        email="helene.sang@example.fr",
+        first_name="Hélène",
+        last_name="Sang",
+        role="doctor",
+        rpps=valid_rpps(61),
+    )
+    await colleague_api.register(
+        email="bruno.garde@example.fr",
+        first_name="Bruno",
+        last_name="Garde",
+        role="doctor",
+        rpps=valid_rpps(63),
+    )
+    page = await signed_in_page(browser, base, "helene.sang@example.fr")
+    await page.goto(f"{base}/expertise")
+    await page.get_by_role("tab", name="Mes lignes").click()
+    await expect(page.locator("#my-lines-empty")).to_be_visible()
+    await page.get_by_label("Nom de la ligne", exact=True).fill("Dermatologie du CHU")
+    await page.get_by_label("Spécialité", exact=True).fill("dermatologie")
+    await page.get_by_label("Consignes aux demandeurs").fill("Photos nettes, de près et de loin.")
+    await page.get_by_label("Délai de réponse promis (heures)").fill("48")
+    await page.get_by_label("Ajouter un membre").fill("garde")
+    await page.locator("#l-member-results").get_by_role("button", name="Ajouter").click()
+    await expect(page.locator("#l-members")).to_contain_text("Dr Bruno Garde")
+    await page.get_by_label("Nouvelle question").fill("Depuis quand ?")
+    await page.get_by_label("Réponse obligatoire").check()
+    await page.get_by_role("button", name="Ajouter la question").click()
+    await page.get_by_label("Lundi").select_option(label="Dr Bruno Garde")
+    await page.get_by_role("button", name="Enregistrer la ligne").click()
+    await expect(page.locator("#line-ok")).to_have_text("Ligne enregistrée.")
+    await expect(page.locator("#my-lines li", has_text="Dermatologie du CHU")).to_contain_text(
+        "Aucune demande ces douze derniers mois."
+    )
+    await page.screenshot(path=str(artifacts / "expertise-line-desktop.png"), full_page=True)
+    lines = (await colleague_api.get("/api/expertise/lines?q=derma")).body["items"]
+    assert len(lines) == 1
+    line = lines[0]
+    assert (
+        line["instructions"] == "Photos nettes, de près et de loin." and line["delay_hours"] == 48
+    )
+    assert line["questionnaire"] == [
+        {
+            "key": "depuis_quand",
+            "label": "Depuis quand ?",
+            "type": "text",
+            "choices": [],
+            "required": True,
+        }
+    ]
+    assert line["rota"]["mon"] == colleague_api.user["id"]  # type: ignore[index]
+    assert {m["display_name"] for m in line["members"]} == {"Dr Hélène Sang", "Dr Bruno Garde"}

@@ -221,6 +221,11 @@ async def test_the_whole_flow_of_a_request(
         "Le patient est-il déjà suivi ? : non",
     ):
         assert expected in words, expected
+    # The line's figures: one request this month, answered (median time from the test clock).
+    months = (await on_call.get(f"/api/expertise/lines/{line['id']}/figures")).body["months"]
+    assert months[0]["requests"] == 1 and months[0]["answered"] == 1
+    assert months[0]["median_hours_to_answer"] == 0.0 and months[0]["rejected"] == 0
+    assert (await gp.get(f"/api/expertise/lines/{line['id']}/figures")).status == 403
     closed = await gp.post(f"/api/expertise/requests/{req['id']}/close")
     assert closed.status == 200 and closed.body["status"] == "closed"
 

@@ -290,18 +290,59 @@ $("ask").addEventListener("submit", async (event) => {
 });
 
 // --- my lines ---------------------------------------------------------------------------------
+function monthFigures(month) {
+  if (!month) return "Aucune demande ces douze derniers mois.";
+  const [year, number] = month.month.split("-");
+  const name = new Date(Number(year), Number(number) - 1, 1).toLocaleDateString("fr-FR", { month: "long", year: "numeric" });
+  const delay = month.median_hours_to_answer === null ? "" : `, réponse en ${String(month.median_hours_to_answer).replace(".", ",")} h (médiane)`;
+  return `${name} : ${month.requests} demande${month.requests > 1 ? "s" : ""}, ${month.answered} répondue${month.answered > 1 ? "s" : ""}${delay}, ${month.rejected} refus${month.late ? `, ${month.late} en retard` : ""}.`;
+}
+
 async function loadMyLines() {
   try {
     const { items } = await api("GET", "/api/expertise/lines");
     const mine = items.filter((l) => l.is_member);
-    $("my-lines").replaceChildren(...mine.map((line) => el("li", { class: "item" },
+    const figures = await Promise.all(mine.map((line) => api("GET", `/api/expertise/lines/${line.id}/figures`).then((f) => f.months[0], () => null)));
+    $("my-lines").replaceChildren(...mine.map((line, i) => el("li", { class: "item" },
       el("strong", {}, line.name), el("span", { class: "meta" }, ` · ${line.members.length} membre${line.members.length > 1 ? "s" : ""} · ${line.delay_hours} h`),
+      el("br"), el("span", { class: "meta figures" }, monthFigures(figures[i])),
       line.is_manager ? el("div", { class: "actions" }, el("button", { type: "button", class: "secondary", onclick: () => editLine(line) }, "Modifier")) : "")));
     $("my-lines-empty").hidden = mine.length > 0;
   } catch (e) { showError($("problem"), e); }
 }
 
+const DAYS = [["mon", "Lundi"], ["tue", "Mardi"], ["wed", "Mercredi"], ["thu", "Jeudi"], ["fri", "Vendredi"], ["sat", "Samedi"], ["sun", "Dimanche"]];
+let questions = [];
+let rota = {};
+
+function renderRota() {
+  $("l-rota-days").replaceChildren(...DAYS.map(([day, name]) => {
+    const select = el("select", { id: `rota-${day}`, "data-day": day }, el("option", { value: "" }, "— personne —"),
+      ...[...lineMembers.values()].map((m) => el("option", { value: m.id }, m.display_name)));
+    select.value = rota[day] && lineMembers.has(rota[day]) ? rota[day] : "";
+    select.addEventListener("change", () => { rota[day] = select.value || null; });
+    return el("div", {}, el("label", { for: `rota-${day}` }, name), select);
+  }));
+}
+
+function renderQuestions() {
+  $("l-questions").replaceChildren(...questions.map((q, i) => el("li", { class: "item" },
+    q.label, el("span", { class: "meta" }, ` · ${q.type === "yes_no" ? "oui / non" : "texte"}${q.required ? " · obligatoire" : ""}`), " ",
+    el("button", { type: "button", class: "link", onclick: () => { questions.splice(i, 1); renderQuestions(); } }, "Retirer"))));
+}
+$("q-add").addEventListener("click", () => {
+  const label = $("q-label").value.trim();
+  if (!label) return;
+  let key = label.normalize("NFD").replace(/[\u0300-\u036f]/g, "").toLowerCase().replace(/[^a-z0-9]+/g, "_").replace(/^_|_$/g, "").slice(0, 40) || "question";
+  while (questions.some((q) => q.key === key)) key = `${key.slice(0, 37)}_${questions.length}`;
+  questions.push({ key, label, type: $("q-type").value, required: $("q-required").checked });
+  $("q-label").value = "";
+  $("q-required").checked = false;
+  renderQuestions();
+});
+
 function renderMembers() {
+  renderRota();
   $("l-members").replaceChildren(...[...lineMembers.values()].map((m) => el("li", { class: "item" }, m.display_name,
     m.id === me.id ? el("span", { class: "meta" }, " (vous)") : el("button", { type: "button", class: "link", onclick: () => { lineMembers.delete(m.id); renderMembers(); } }, " Retirer"))));
 }
@@ -316,6 +357,9 @@ function editLine(line) {
   $("l-delay").value = line.delay_hours;
   $("l-perimeter").value = line.perimeter.postcodes.join(", ");
   lineMembers = new Map(line.members.map((m) => [m.id, m]));
+  questions = [...line.questionnaire];
+  rota = { ...(line.rota || {}) };
+  renderQuestions();
   renderMembers();
   $("line-form").scrollIntoView({ behavior: "smooth" });
 }
@@ -344,7 +388,7 @@ $("line-form").addEventListener("submit", async (event) => {
     instructions: $("l-instructions").value.trim(),
     delay_hours: Number($("l-delay").value) || 72,
     perimeter: { postcodes: $("l-perimeter").value.split(/[,;\s]+/).filter(Boolean) },
-    questionnaire: editingLine ? editingLine.questionnaire : [],
+    questionnaire: questions,
     accepts: editingLine ? editingLine.accepts : [],
     excludes: editingLine ? editingLine.excludes : [],
     members: [...lineMembers.keys()].filter((id) => id !== me.id),
@@ -354,6 +398,8 @@ $("line-form").addEventListener("submit", async (event) => {
       const saved = editingLine
         ? await api("PUT", `/api/expertise/lines/${editingLine.id}`, body)
         : await api("POST", "/api/expertise/lines", body);
+      const weekdays = Object.fromEntries(DAYS.map(([day]) => [day, rota[day] && lineMembers.has(rota[day]) ? rota[day] : null]));
+      saved.rota = (await api("PUT", `/api/expertise/lines/${saved.id}/rota`, { weekdays })).weekdays;
       editingLine = saved;
       $("line-form-title").textContent = `Modifier : ${saved.name}`;
       $("line-ok").textContent = "Ligne enregistrée.";
