@@ -45,6 +45,14 @@ async def test_a_gp_on_a_phone_asks_and_the_expert_answers_live(
         role="doctor",
         rpps=valid_rpps(62),
     )
+    colleague_api = client_of(server)
+    await colleague_api.register(
+        email="irene.interne@example.fr",
+        first_name="Irène",
+        last_name="Interne",
+        role="doctor",
+        rpps=valid_rpps(64),
+    )
     line = await expert_api.post(
         "/api/expertise/lines",
         {
@@ -119,6 +127,17 @@ async def test_a_gp_on_a_phone_asks_and_the_expert_answers_live(
     await expect(expert.get_by_label("Votre avis")).to_have_value(
         "Contrôle de la NFS sur tube citraté."
     )
+    # The text saved as a personal template; a colleague brought into the exchange.
+    await expert.get_by_text("Enregistrer ce texte comme modèle").click()
+    await expert.get_by_label("Titre du modèle").fill("NFS citratée")
+    await expert.get_by_role("button", name="Enregistrer le modèle").click()
+    await expect(expert.locator("#template-ok")).to_have_text("Modèle « NFS citratée » enregistré.")
+    await expert.get_by_text("Ajouter un confrère à l'échange").click()
+    await expert.get_by_label("Nom", exact=True).fill("interne")
+    await expert.locator("#participant-results").get_by_role("button", name="Ajouter").click()
+    await expect(expert.locator("#participant-ok")).to_have_text(
+        "Dr Irène Interne suit désormais l'échange."
+    )
     await expert.screenshot(path=str(artifacts / "expertise-answer-desktop.png"), full_page=True)
     await expert.get_by_role("button", name="Envoyer l'avis et le compte rendu").click()
     await expect(expert.locator("#r-status")).to_have_text("Répondue")
@@ -137,6 +156,11 @@ async def test_a_gp_on_a_phone_asks_and_the_expert_answers_live(
     await gp.screenshot(path=str(artifacts / "expertise-answered-phone.png"), full_page=True)
     await gp.get_by_role("button", name="Clôturer").click()
     await expect(gp.locator("#r-status")).to_have_text("Clôturée")
+    templates = (await expert_api.get("/api/expertise/templates")).body["items"]
+    assert {t["title"] for t in templates} == {"Contrôle", "NFS citratée"}
+    requests = (await gp_api.get("/api/expertise/requests?box=sent")).body["items"]
+    seen = await colleague_api.get(f"/api/expertise/requests/{requests[0]['id']}")
+    assert seen.status == 200  # the colleague added to the exchange reads it
 
 
 async def test_a_manager_sets_up_a_line_from_the_page(

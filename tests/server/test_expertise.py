@@ -417,3 +417,39 @@ async def test_rqd_and_te2_are_proposed_recorded_and_exported(
         {"acts": [{"code": "RQD"}], "patient": {"nir": NIR}},
     )
     assert refused.status == 422 and "refusée ne se facture pas" in refused.body["detail"]
+
+
+async def test_the_exchange_is_live_for_members_and_closed_to_outsiders_sockets(
+    start_server: Callable[..., Any], client_of: Callable[[TestServer], Client]
+) -> None:
+    from tests.signaling.sockets import Tab
+
+    server = await start_server()
+    manager = await pro(server, client_of, 1, "Hélène", "Manager")
+    gp = await pro(server, client_of, 3, "Gaston", "Generaliste")
+    stranger = await pro(server, client_of, 4, "Sophie", "Etrangere")
+    patient = client_of(server)
+    await patient.register(email="marcel@example.fr", first_name="Marcel", last_name="Dupuis")
+    line = (await manager.post("/api/expertise/lines", {**LINE, "perimeter": None})).body
+    req = (await gp.post("/api/expertise/requests", request_body(line["id"]))).body
+    cid = req["conversation_id"]
+    tabs = [Tab(manager), Tab(stranger), Tab(patient)]
+    try:
+        for tab in tabs:
+            await tab.connect()
+        member, *outsiders = tabs
+        assert (await member.subscribe(cid))["ok"] is True
+        for outsider in outsiders:
+            refused = await outsider.subscribe(cid)
+            assert refused["ok"] is False and refused["status"] == 404, refused
+        sent = await gp.post(
+            f"/api/conversations/{cid}/messages", {"client_id": "x", "body": "Précision : 72 ans."}
+        )
+        assert sent.status == 201
+        arrived = await member.wait_for("message:new")
+        assert arrived[-1]["body"] == "Précision : 72 ans."
+        for outsider in outsiders:
+            assert not outsider.events.get("message:new")
+    finally:
+        for tab in tabs:
+            await tab.close()

@@ -185,6 +185,43 @@ $("answer-form").addEventListener("submit", async (event) => {
     } catch (e) { showError($("answer-error"), e); }
   });
 });
+$("template-save").addEventListener("click", async () => {
+  $("answer-error").hidden = $("template-ok").hidden = true;
+  const body = { title: $("template-title").value.trim(), body: $("answer-text").value.trim(), scope: $("template-scope").value };
+  if (body.scope === "line") body.line_id = current.line?.id;
+  try {
+    const saved = await api("POST", "/api/expertise/templates", body);
+    $("template-ok").textContent = `Modèle « ${saved.title} » enregistré.`;
+    $("template-ok").hidden = false;
+    loadTemplates();
+  } catch (e) { showError($("answer-error"), e); }
+});
+
+let participantTimer;
+$("participant-search").addEventListener("input", () => {
+  clearTimeout(participantTimer);
+  participantTimer = setTimeout(async () => {
+    const q = $("participant-search").value.trim();
+    if (q.length < 2) { $("participant-results").replaceChildren(); return; }
+    try {
+      const { items } = await api("GET", `/api/practitioners?q=${encodeURIComponent(q)}`);
+      $("participant-results").replaceChildren(...items.filter((p) => p.id !== me.id).map((p) => el("li", { class: "item" },
+        p.display_name, " ", el("button", { type: "button", class: "link", onclick: () => addParticipant(p) }, "Ajouter"))));
+    } catch { $("participant-results").replaceChildren(); }
+  }, 250);
+});
+async function addParticipant(person) {
+  $("participant-ok").hidden = $("participant-error").hidden = true;
+  try {
+    await api("POST", `/api/expertise/requests/${current.id}/participants`, { user_id: person.id });
+    $("participant-ok").textContent = `${person.display_name} suit désormais l'échange.`;
+    $("participant-ok").hidden = false;
+    $("participant-results").replaceChildren();
+    $("participant-search").value = "";
+    thread?.loadDetails();
+  } catch (e) { showError($("participant-error"), e); }
+}
+
 $("reject-preset").addEventListener("change", () => { if ($("reject-preset").value) $("reject-reason").value = $("reject-preset").value; });
 $("reject-form").addEventListener("submit", async (event) => {
   event.preventDefault();
