@@ -122,7 +122,7 @@ async def test_a_gp_on_a_phone_asks_and_the_expert_answers_live(
     await expect(expert.locator("#r-status")).to_have_text("Prise en charge par Dr Hélène Sang")
     await expect(gp.locator("#r-status")).to_have_text("Prise en charge par Dr Hélène Sang")
     await expert.get_by_role("button", name="Répondre").click()
-    await expert.get_by_label("Modèle").select_option(label="Contrôle (équipe)")
+    await expert.get_by_label("Modèle", exact=True).select_option(label="Contrôle (équipe)")
     await expert.get_by_role("button", name="Insérer").click()
     await expect(expert.get_by_label("Votre avis")).to_have_value(
         "Contrôle de la NFS sur tube citraté."
@@ -133,7 +133,7 @@ async def test_a_gp_on_a_phone_asks_and_the_expert_answers_live(
     await expert.get_by_role("button", name="Enregistrer le modèle").click()
     await expect(expert.locator("#template-ok")).to_have_text("Modèle « NFS citratée » enregistré.")
     await expert.get_by_text("Ajouter un confrère à l'échange").click()
-    await expert.get_by_label("Nom", exact=True).fill("interne")
+    await expert.get_by_label("Nom du confrère").fill("interne")
     await expert.locator("#participant-results").get_by_role("button", name="Ajouter").click()
     await expect(expert.locator("#participant-ok")).to_have_text(
         "Dr Irène Interne suit désormais l'échange."
