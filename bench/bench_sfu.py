@@ -207,8 +207,28 @@ async def subscribers(node_url: str, count: int, report: Path) -> None:
         await pc.setRemoteDescription(RTCSessionDescription(**answer))
     while True:
         text = json.dumps({"received": received, "at": time.monotonic()})
-        await asyncio.to_thread(report.write_text, text)
+        await asyncio.to_thread(_write_whole, report, text)
         await asyncio.sleep(0.5)
+
+
+def _write_whole(path: Path, text: str) -> None:
+    """Written beside, then renamed: the reader never sees half a file (a run crashed on a
+    JSONDecodeError reading the report while it was being written)."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+async def read_report(path: Path, within: float = 20.0) -> list[int]:
+    """The subscribers' counts; waits for their first report."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            return list(json.loads(await asyncio.to_thread(path.read_text))["received"])
+        except FileNotFoundError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)
 
 
 # --- the orchestra --------------------------------------------------------------------------
@@ -266,7 +286,7 @@ async def measure(mode: str, count: int, seconds: float, tmp: Path) -> dict[str,
             )
         await asyncio.sleep(4)  # connections up, first keyframe through
         node_pid = procs[0].pid
-        start_received = json.loads(report.read_text())["received"] if count else []
+        start_received = await read_report(report) if count else []
         cpu_before, started = cpu_seconds(node_pid), time.monotonic()
         async with aiohttp.ClientSession() as http:
             async with http.get(f"{url}/stats") as r:
@@ -276,7 +296,7 @@ async def measure(mode: str, count: int, seconds: float, tmp: Path) -> dict[str,
                 after = await r.json()
         cpu = cpu_seconds(node_pid) - cpu_before
         elapsed = time.monotonic() - started
-        end_received = json.loads(report.read_text())["received"] if count else []
+        end_received = await read_report(report) if count else []
     finally:
         for proc in reversed(procs):
             stop(proc)
