@@ -242,7 +242,11 @@ async def test_per_track_figures_count_packets_loss_bitrate_and_round_trip() -> 
         assert stats["jitter_ms"] is not None and 0 <= stats["jitter_ms"] < 50  # type: ignore[operator]
         assert stats["bitrate_kbps"] > 0  # type: ignore[operator]
         # What went to the subscriber, and what its receiver says of it.
-        assert subscriber["packets"] >= subscriber["frames"] > 0
+        # A frame is counted when it is handed to the sender, its packets when they leave: one
+        # or two frames may be between the two when the figures are read (seen: 63 packets for
+        # 64 frames on a fresh CI machine). Each frame is at least one packet.
+        assert subscriber["frames"] > 0
+        assert subscriber["packets"] >= subscriber["frames"] - 3  # type: ignore[operator]
         assert subscriber["packets_lost"] == 0
         assert 0 <= subscriber["round_trip_ms"] < 1000
         assert track.sender is not None and subscriber["bytes"] == track.bytes > 0
