@@ -194,6 +194,8 @@ async def test_a_manager_sets_up_a_line_from_the_page(
     await page.get_by_label("Nom de la ligne", exact=True).fill("Dermatologie du CHU")
     await page.get_by_label("Spécialité", exact=True).fill("dermatologie")
     await page.get_by_label("Consignes aux demandeurs").fill("Photos nettes, de près et de loin.")
+    await page.get_by_label("Demandes acceptées").fill("Lésion pigmentée\nÉruption de l'enfant\n")
+    await page.get_by_label("Demandes exclues").fill("Brûlure étendue : appelez le 15")
     await page.get_by_label("Délai de réponse promis (heures)").fill("48")
     await page.get_by_label("Ajouter un membre").fill("garde")
     await page.locator("#l-member-results").get_by_role("button", name="Ajouter").click()
@@ -214,6 +216,8 @@ async def test_a_manager_sets_up_a_line_from_the_page(
     assert (
         line["instructions"] == "Photos nettes, de près et de loin." and line["delay_hours"] == 48
     )
+    assert line["accepts"] == ["Lésion pigmentée", "Éruption de l'enfant"]
+    assert line["excludes"] == ["Brûlure étendue : appelez le 15"]
     assert line["questionnaire"] == [
         {
             "key": "depuis_quand",

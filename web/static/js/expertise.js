@@ -255,7 +255,9 @@ function chooseLine(line) {
   $("ask-title").textContent = `Demande à : ${line.name}`;
   $("ask-description").textContent = line.description;
   $("ask-instructions").textContent = line.instructions || "Pas de consigne particulière.";
-  $("ask-delay").textContent = `Réponse promise sous ${line.delay_hours} heures.${line.excludes.length ? ` Hors du champ : ${line.excludes.join(" ; ")}.` : ""}`;
+  $("ask-delay").textContent = `Réponse promise sous ${line.delay_hours} heures.`
+    + `${line.accepts.length ? ` Demandes acceptées : ${line.accepts.join(" ; ")}.` : ""}`
+    + `${line.excludes.length ? ` Hors du champ : ${line.excludes.join(" ; ")}.` : ""}`;
   const fields = line.questionnaire.map((q) => {
     const id = `qa-${q.key}`;
     const label = el("label", { for: id }, q.label, q.required ? "" : el("span", { class: "hint" }, " (facultatif)"));
@@ -392,6 +394,8 @@ function editLine(line) {
   $("l-description").value = line.description;
   $("l-instructions").value = line.instructions;
   $("l-delay").value = line.delay_hours;
+  $("l-accepts").value = line.accepts.join("\n");
+  $("l-excludes").value = line.excludes.join("\n");
   $("l-perimeter").value = line.perimeter.postcodes.join(", ");
   lineMembers = new Map(line.members.map((m) => [m.id, m]));
   questions = [...line.questionnaire];
@@ -415,6 +419,9 @@ $("l-member-search").addEventListener("input", () => {
   }, 250);
 });
 
+// A textarea's non-empty lines (each at most 200 characters, as the server keeps them).
+const lines$ = (id) => $(id).value.split("\n").map((l) => l.trim().slice(0, 200)).filter(Boolean);
+
 $("line-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   $("line-error").hidden = $("line-ok").hidden = true;
@@ -426,8 +433,8 @@ $("line-form").addEventListener("submit", async (event) => {
     delay_hours: Number($("l-delay").value) || 72,
     perimeter: { postcodes: $("l-perimeter").value.split(/[,;\s]+/).filter(Boolean) },
     questionnaire: questions,
-    accepts: editingLine ? editingLine.accepts : [],
-    excludes: editingLine ? editingLine.excludes : [],
+    accepts: lines$("l-accepts"),
+    excludes: lines$("l-excludes"),
     members: [...lineMembers.keys()].filter((id) => id !== me.id),
   };
   await busy($("line-form"), async () => {
