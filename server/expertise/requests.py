@@ -359,6 +359,32 @@ STATUS_FR = {
 }
 
 
+async def _say(
+    db: AsyncSession,
+    services: Services,
+    user: User,
+    request: ExpertiseRequest,
+    step: str,
+    body: str,
+    attachment_ids: tuple[str, ...] = (),
+    *,
+    ip: str | None,
+) -> model.Posted:
+    """A step of the request said in its thread, once (the client id is the step's)."""
+    return await posting.post_message(
+        db,
+        services,
+        user,
+        request.conversation_id,
+        model.NewMessage(
+            client_id=f"expertise-{step}:{request.id}",
+            body=body,
+            attachment_ids=attachment_ids,
+        ),
+        ip=ip,
+    )
+
+
 async def claim(
     db: AsyncSession, services: Services, user: User, request_id: str, *, ip: str | None
 ) -> tuple[ExpertiseRequest, model.Posted | None]:
@@ -384,15 +410,13 @@ async def claim(
         resource_type="expertise_request",
         resource_id=request.id,
     )
-    posted = await posting.post_message(
+    posted = await _say(
         db,
         services,
         user,
-        request.conversation_id,
-        model.NewMessage(
-            client_id=f"expertise-claim:{request.id}",
-            body=f"Demande prise en charge par {user.display_name}.",
-        ),
+        request,
+        "claim",
+        f"Demande prise en charge par {user.display_name}.",
         ip=ip,
     )
     return request, posted
@@ -420,17 +444,8 @@ async def answer(
         claimed_by_id=request.claimed_by_id or user.id,
         claimed_at=request.claimed_at or now,
     )
-    posted = await posting.post_message(
-        db,
-        services,
-        user,
-        request.conversation_id,
-        model.NewMessage(
-            client_id=f"expertise-answer:{request.id}",
-            body=f"Avis : {body.strip()}",
-            attachment_ids=attachment_ids,
-        ),
-        ip=ip,
+    posted = await _say(
+        db, services, user, request, "answer", f"Avis : {body.strip()}", attachment_ids, ip=ip
     )
     audit.record(
         db,
@@ -466,16 +481,8 @@ async def reject(
         rejected_at=now,
         reject_reason=reason.strip(),
     )
-    posted = await posting.post_message(
-        db,
-        services,
-        user,
-        request.conversation_id,
-        model.NewMessage(
-            client_id=f"expertise-reject:{request.id}",
-            body=f"Demande refusée : {reason.strip()}",
-        ),
-        ip=ip,
+    posted = await _say(
+        db, services, user, request, "reject", f"Demande refusée : {reason.strip()}", ip=ip
     )
     audit.record(
         db,

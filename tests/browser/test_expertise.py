@@ -21,37 +21,38 @@ PNG = (
 )
 
 
+async def served(start_server: Callable[..., Any]) -> tuple[str, TestServer]:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    return base, await start_server(port=port, public_url=base)
+
+
+async def doctor(
+    server: TestServer,
+    client_of: Callable[[TestServer], Client],
+    n: int,
+    email: str,
+    first: str,
+    last: str,
+) -> Client:
+    client = client_of(server)
+    await client.register(
+        email=email, first_name=first, last_name=last, role="doctor", rpps=valid_rpps(n)
+    )
+    return client
+
+
 async def test_a_gp_on_a_phone_asks_and_the_expert_answers_live(
     browser: Browser,
     start_server: Callable[..., Any],
     client_of: Callable[[TestServer], Client],
     artifacts: Path,
 ) -> None:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    server = await start_server(port=port, public_url=base)
-    expert_api, gp_api = client_of(server), client_of(server)
-    await expert_api.register(
-        email="helene.sang@example.fr",
-        first_name="Hélène",
-        last_name="Sang",
-        role="doctor",
-        rpps=valid_rpps(61),
-    )
-    await gp_api.register(
-        email="gaston.gp@example.fr",
-        first_name="Gaston",
-        last_name="Generaliste",
-        role="doctor",
-        rpps=valid_rpps(62),
-    )
-    colleague_api = client_of(server)
-    await colleague_api.register(
-        email="irene.interne@example.fr",
-        first_name="Irène",
-        last_name="Interne",
-        role="doctor",
-        rpps=valid_rpps(64),
+    base, server = await served(start_server)
+    expert_api = await doctor(server, client_of, 61, "helene.sang@example.fr", "Hélène", "Sang")
+    gp_api = await doctor(server, client_of, 62, "gaston.gp@example.fr", "Gaston", "Generaliste")
+    colleague_api = await doctor(
+        server, client_of, 64, "irene.interne@example.fr", "Irène", "Interne"
     )
     line = await expert_api.post(
         "/api/expertise/lines",
@@ -169,24 +170,9 @@ async def test_a_manager_sets_up_a_line_from_the_page(
     client_of: Callable[[TestServer], Client],
     artifacts: Path,
 ) -> None:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    server = await start_server(port=port, public_url=base)
-    manager_api, colleague_api = client_of(server), client_of(server)
-    await manager_api.register(
-        email="helene.sang@example.fr",
-        first_name="Hélène",
-        last_name="Sang",
-        role="doctor",
-        rpps=valid_rpps(61),
-    )
-    await colleague_api.register(
-        email="bruno.garde@example.fr",
-        first_name="Bruno",
-        last_name="Garde",
-        role="doctor",
-        rpps=valid_rpps(63),
-    )
+    base, server = await served(start_server)
+    await doctor(server, client_of, 61, "helene.sang@example.fr", "Hélène", "Sang")
+    colleague_api = await doctor(server, client_of, 63, "bruno.garde@example.fr", "Bruno", "Garde")
     page = await signed_in_page(browser, base, "helene.sang@example.fr")
     await page.goto(f"{base}/expertise")
     await page.get_by_role("tab", name="Mes lignes").click()
