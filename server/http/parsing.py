@@ -118,6 +118,13 @@ async def read_json(request: web.Request) -> Any:
         f"Le corps de la requête dépasse {limits.JSON_BODY_MAX_BYTES // 1024} Kio.",
     )
     if not raw.strip():
+        if request.method == "PUT":
+            # A PUT replaces every field: an empty body (a cut connection, a client bug) must
+            # not read as "all empty" and wipe the IBAN or the billing profile.
+            raise MalformedRequest(
+                "Le corps de la requête est vide : un PUT remplace l'ensemble, envoyez l'objet "
+                "complet."
+            )
         return {}
     try:
         return json.loads(raw)

@@ -59,6 +59,15 @@ async def test_payment_details_are_checked_and_shown_on_the_pay_page(
     assert shown.body["payee_details"]["iban"] == "FR76 3000 6000 0112 3456 7890 189"
     assert shown.body["payee_details"]["cheque_payee"] == "Dr Claire Martin"
 
+    # An empty body (a cut connection) is refused, not read as "everything empty".
+    for path in ("/api/me/payment-details", "/api/me/billing-profile"):
+        empty = await doctor.request(
+            "PUT", path, data=b"", headers={"Content-Type": "application/json"}
+        )
+        assert empty.status == 400 and "un PUT remplace" in empty.body["detail"], empty
+    kept = await doctor.get("/api/me/payment-details")
+    assert kept.body["iban"] == "FR76 3000 6000 0112 3456 7890 189"
+
     # Emptying a field removes it; the change of account is audited (last four characters).
     cleared = await doctor.put("/api/me/payment-details", {"holder": "Dr Claire Martin"})
     assert cleared.body["iban"] is None and cleared.body["phone"] is None
